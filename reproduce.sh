@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Regenerates everything under results/ from the notebooks. Sets up .venv on the first run.
+#
+# Today: executes every method notebook with papermill (executed copies go to results/notebooks/,
+# which is not tracked) and writes their figures to results/figures/, with the provenance of the run
+# in results/figures/run-info.json.
+set -euo pipefail
+cd "$(dirname "$0")"
+source tools/env.sh
+
+figs="$PWD/results/figures"
+mkdir -p results/notebooks "$figs"
+nbs=(nbs/[0-9]*.ipynb)
+echo "[corrmine] executing ${#nbs[@]} method notebooks with papermill"
+python tools/run_nbs.py --out-dir results/notebooks --fig-dir "$figs" "${nbs[@]}"
+python -c 'from corrmine.core import run_info, write_json
+write_json("results/figures/run-info.json", dict(run_info("cpu"), what="figures of the method notebooks, by reproduce.sh"))'
+echo "[corrmine] done: $(ls "$figs"/*.png | wc -l) figures in results/figures/"
