@@ -15,37 +15,33 @@ cfg = cfg["DEFAULT"]
 for key in "version description keywords author author_email license min_python lib_name user".split():
     assert key in cfg, f"settings.ini is missing the key {key!r}"
 
-licenses = {
-    "apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License"),
-    "mit": ("MIT License", "OSI Approved :: MIT License"),
-}
+licenses = {"apache2": "Apache-2.0", "mit": "MIT"}  # SPDX expressions
 statuses = ["1 - Planning", "2 - Pre-Alpha", "3 - Alpha", "4 - Beta", "5 - Production/Stable",
             "6 - Mature", "7 - Inactive"]
 py_versions = "3.10 3.11 3.12 3.13".split()
 
-lic = licenses.get(cfg["license"].lower(), (cfg["license"], None))
 min_python = cfg["min_python"]
 requirements = cfg.get("requirements", "").split()
 dev_requirements = cfg.get("dev_requirements", "").split()
+video_requirements = cfg.get("video_requirements", "").split()
 console_scripts = [s.strip() for s in cfg.get("console_scripts", "").splitlines() if s.strip()]
 
 setuptools.setup(
     name=cfg["lib_name"],
     version=cfg["version"],
-    license=lic[0],
+    license=licenses.get(cfg["license"].lower(), cfg["license"]),
     classifiers=[
         "Development Status :: " + statuses[int(cfg["status"]) - 1],
         "Intended Audience :: " + cfg["audience"].title(),
         "Natural Language :: " + cfg["language"].title(),
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ]
-    + ["Programming Language :: Python :: " + v for v in py_versions[py_versions.index(min_python):]]
-    + (["License :: " + lic[1]] if lic[1] else []),
+    + ["Programming Language :: Python :: " + v for v in py_versions[py_versions.index(min_python):]],
     url=cfg["git_url"],
     packages=setuptools.find_packages(include=[cfg["lib_name"], cfg["lib_name"] + ".*"]),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={"dev": dev_requirements},
+    extras_require={"dev": dev_requirements, "video": video_requirements},
     python_requires=">=" + min_python,
     long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

@@ -1,0 +1,40 @@
+"""The reproduction path: papermill runs a method notebook with parameters, as reproduce.sh does."""
+import subprocess
+import sys
+from pathlib import Path
+
+import papermill
+import pytest
+
+ROOT = Path(__file__).parents[1]
+NB = ROOT / "nbs" / "07_selection.ipynb"
+
+
+def test_parameters_reach_the_config_and_figures_are_written(tmp_path):
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(NB), str(out), cwd=str(NB.parent), kernel_name="python3", progress_bar=False,
+                               parameters=dict(fig_dir=str(tmp_path / "figs"), overrides={"mining.ot_thresh": 0.9}))
+    assert (tmp_path / "figs" / "07_selection.png").stat().st_size > 1000
+    text = out.read_text()
+    assert "injected-parameters" in text and "mining.ot_thresh" in text
+
+
+def test_a_bad_override_fails_the_run_with_the_key_named(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match="ot_tresh"):
+        papermill.execute_notebook(str(NB), str(tmp_path / "out.ipynb"), cwd=str(NB.parent), kernel_name="python3",
+                                   progress_bar=False, parameters=dict(overrides={"mining.ot_tresh": 0.9}))
+
+
+def test_runner_skips_flagged_cells_and_keeps_them(tmp_path):
+    "tools/run_nbs.py skips `#| gpu` cells on a CPU machine, and writes them back unexecuted."
+    import json
+    import torch
+    if torch.cuda.is_available(): pytest.skip("gpu cells run when CUDA is available")
+    nb = ROOT / "nbs" / "00_core.ipynb"
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "run_nbs.py"), "--out-dir", str(tmp_path), "--no-progress", str(nb)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "skipped 1 cell" in r.stderr
+    cells = json.loads((tmp_path / nb.name).read_text())["cells"]
+    gpu = [c for c in cells if "".join(c["source"]).startswith("#| gpu")]
+    assert len(gpu) == 1 and gpu[0]["cell_type"] == "code" and gpu[0]["outputs"] == []
