@@ -24,7 +24,7 @@ min_python = cfg["min_python"]
 requirements = cfg.get("requirements", "").split()
 dev_requirements = cfg.get("dev_requirements", "").split()
 video_requirements = cfg.get("video_requirements", "").split()
-console_scripts = [s.strip() for s in cfg.get("console_scripts", "").splitlines() if s.strip()]
+console_scripts = cfg.get("console_scripts", "").split()  # whitespace-separated, as nbdev writes them
 
 setuptools.setup(
     name=cfg["lib_name"],
