@@ -191,3 +191,10 @@ def test_clip_bad_inputs(tmp_path):
     (root / "v/00001.jpg").write_bytes(b"nope")
     ds = ClipDataset(root, TrainConfig(crop=16, n_refs=2, frame_gap=1), cache=tmp_path / "c")
     assert "v/00001.jpg: not a readable image" in bad(tmp_path, lambda: ds[0])
+
+
+def test_clip_frames_of_different_sizes(tmp_path):
+    root = make_frames(tmp_path / "mixed", {"v": 4})
+    Image.fromarray(frame(9, (20, 20))).save(root / "v/00002.jpg")
+    ds = ClipDataset(root, TrainConfig(crop=16, n_refs=3, frame_gap=1), cache=tmp_path / "c")
+    assert "mixed/v: frames [0, 1, 2, 3] of this video differ in size" in bad(tmp_path, lambda: ds[0])
