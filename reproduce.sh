@@ -8,8 +8,9 @@
 #    not tracked) and writes their figures to results/figures/, with the provenance of the run in
 #    results/figures/run-info.json;
 # 3. runs the experiment notebooks in nbs/experiments/: today the baselines of the embedded benchmark
-#    (copy frame 0, raw colour, random ResNet-18, ImageNet when cached, the ground-truth oracle) on the DAVIS,
-#    JHMDB and VIP tasks into results/baselines/.
+#    (copy frame 0, raw colour, random ResNet-18 over 3 seeds with its BatchNorm statistics untouched and
+#    re-estimated, ImageNet when cached, the ground-truth oracle) on the DAVIS, JHMDB and VIP tasks and on
+#    matching accuracy, into results/baselines/.
 set -euo pipefail
 cd "$(dirname "$0")"
 source tools/env.sh

@@ -148,6 +148,10 @@ class EvalConfig(Section):
     pose_sigma: float = opt(0.5, "[C]", "JHMDB: width of a joint's Gaussian heat-map, in grid cells")
     pose_topk: int = opt(3, "[C]", "JHMDB: strongest cells averaged to read a joint back")
     vip_size: tuple[int, ...] = opt((560, 560), "[C]", "(H, W) VIP frames are resized to; () keeps their size")
+    match_gaps: tuple[int, ...] = opt((1, 4), "[D]", "matching accuracy on the embedded benchmark: the frame gaps scored, besides every frame to frame 0")
+
+    def check(self):
+        if not self.match_gaps or min(self.match_gaps) < 1: raise ValueError(f"EvalConfig.match_gaps = {self.match_gaps}: need at least one gap, all >= 1")
 
 # %% ../nbs/00_core.ipynb #25431515
 @dataclass(frozen=True)

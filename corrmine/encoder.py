@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -16,7 +17,7 @@ from torch import Tensor
 from .core import ModelConfig
 
 # %% auto #0
-__all__ = ['IMAGENET_FILE', 'resnet18_res4', 'ColourFeatures', 'load_encoder']
+__all__ = ['IMAGENET_FILE', 'resnet18_res4', 'ColourFeatures', 'load_encoder', 'reestimate_bn']
 
 # %% ../nbs/15_encoder.ipynb #45b8e4c5
 IMAGENET_FILE = "resnet18-f37072fd.pth"
@@ -68,3 +69,38 @@ def load_encoder(spec: str, # 'random', 'imagenet', 'colour', or a checkpoint pa
     state = {k.removeprefix("encoder."): v for k, v in ckpt["model"].items() if not k.startswith("head.")}
     net.load_state_dict(state, strict=True)
     return net.eval()
+
+# %% ../nbs/15_encoder.ipynb #ab210e29
+def _frame_batches(files: list[Path], size: tuple[int, int], batch: int):
+    "Normalised frames [B, 3, H, W], resized to `size`, read one batch at a time."
+    from PIL import Image
+    from corrmine.datasets import IMAGENET_MEAN, IMAGENET_STD
+    from corrmine.formats import read_rgb
+    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+    for i in range(0, len(files), batch):
+        ims = [read_rgb(f) for f in files[i:i + batch]]
+        ims = [im if im.shape[:2] == size else np.asarray(Image.fromarray(im).resize(size[::-1], Image.Resampling.BILINEAR)) for im in ims]
+        x = torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).float() / 255
+        yield (x - mean) / std
+
+def reestimate_bn(encoder: nn.Module, # changed in place, returned in eval mode
+                  root: str | os.PathLike, # a folder of training videos, one sub-folder of frames each (YouTube-VOS layout)
+                  frames: int = 256, # frames drawn at random, without replacement, over all the videos
+                  size: tuple[int, int] | None = None, # (H, W) the frames are resized to; None: the first drawn frame's size
+                  batch: int = 16,
+                  seed: int = 0,
+                  device: torch.device | str = "cpu",
+                 ) -> nn.Module:
+    "Replace every BatchNorm's running statistics by their average over training frames (`torch.optim.swa_utils.update_bn`)."
+    from torch.optim.swa_utils import update_bn
+    from corrmine.datasets import IMAGE_EXT
+    from corrmine.formats import DataError, read_rgb
+    root = Path(root)
+    if not root.is_dir(): raise DataError(root, "missing folder of training videos")
+    files = sorted(f for v in sorted(root.iterdir()) if v.is_dir() for f in v.iterdir() if f.suffix.lower() in IMAGE_EXT)
+    if not files: raise DataError(root, "no frames: expected one sub-folder of .jpg/.png frames per video")
+    pick = np.random.default_rng(seed).choice(len(files), min(frames, len(files)), replace=False)
+    files = [files[i] for i in sorted(pick)]
+    size = tuple(size) if size else read_rgb(files[0]).shape[:2]
+    update_bn(_frame_batches(files, size, batch), encoder.to(device), device=device)
+    return encoder.eval()

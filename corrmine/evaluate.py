@@ -152,39 +152,52 @@ def _score(task: str, data, pred: str, out: str | None, split: str, extra: dict 
     from corrmine.vip import vip_score
     return {"mIoU": vip_score(data, pred, out, extra=extra)["mIoU"]}
 
+def _encoder_args(d: argparse.ArgumentParser) -> None:
+    d.add_argument("--encoder", required=True, help="random | imagenet | colour | path to a corrmine checkpoint")
+    d.add_argument("--bn-frames", help="re-estimate the BatchNorm statistics on frames drawn from this folder of training videos first")
+    d.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.temperature=0.07 device=cpu")
+
 def main(argv: list[str] | None = None) -> None:
-    "The `corrmine-eval` command: `davis|jhmdb|vip` (propagate and score) and `<task>-score` (score a folder)."
-    p = argparse.ArgumentParser(prog="corrmine-eval", description="Label propagation and the DAVIS, JHMDB and VIP metrics.")
+    "The `corrmine-eval` command: `davis|jhmdb|vip` (propagate and score), `<task>-score` (score a folder), `match`."
+    p = argparse.ArgumentParser(prog="corrmine-eval", description="Label propagation and the DAVIS, JHMDB and VIP metrics; matching accuracy on the embedded benchmark.")
     sub = p.add_subparsers(dest="task", required=True)
     for task, root in TASKS.items():
         d = sub.add_parser(task, help=f"propagate an encoder's labels on {task.upper()}-style data and score them")
-        d.add_argument("--encoder", required=True, help="random | imagenet | colour | path to a corrmine checkpoint")
         d.add_argument("--data", required=True, help=f"the {root}")
         d.add_argument("--out", required=True, help="predictions, metrics and overlays folder")
         d.add_argument("--split", default="val" if task == "davis" else "1", help="DAVIS: the ImageSets list; JHMDB: the split number")
         d.add_argument("--cache", help="cache folder for resized frames (default $CORRMINE_CACHE or ~/.cache/corrmine)")
-        d.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.temperature=0.07 device=cpu")
+        _encoder_args(d)
         s = sub.add_parser(f"{task}-score", help=f"score an existing {task.upper()} predictions folder")
         s.add_argument("--data", required=True, help=f"the {root}"); s.add_argument("--pred", required=True)
         s.add_argument("--split", default="val" if task == "davis" else "1"); s.add_argument("--out", help="where the metrics go (default: --pred)")
+    m = sub.add_parser("match", help="matching accuracy of an encoder on a corrmine-synth benchmark (exact ground truth)")
+    m.add_argument("--data", required=True, help="a corrmine-synth benchmark root (DAVIS/ and GT/)")
+    m.add_argument("--out", required=True, help="results folder")
+    _encoder_args(m)
     a = p.parse_args(argv)
     task = a.task.removesuffix("-score")
+    if a.task.endswith("-score"):
+        res = _score(task, _dataset(task, a.data, a.split), a.pred, a.out, a.split)
+        print(" ".join(f"{k} {v:.3f}" for k, v in res.items())); return
+    from corrmine.encoder import load_encoder, reestimate_bn
+    cfg = Config().override(a.overrides)
+    enc = load_encoder(a.encoder, cfg.model, cfg.seed)
+    if a.bn_frames: reestimate_bn(enc, a.bn_frames, seed=cfg.seed, device=get_device(cfg.device))
+    settings = {"encoder": a.encoder, "seed": cfg.seed, **({"bn_frames": a.bn_frames} if a.bn_frames else {})}
+    extra = {"settings": {**settings, **cfg.to_dict()}, "run": run_info(get_device(cfg.device))}
+    if task == "match":
+        from corrmine.matching import match_headline, match_score
+        print(match_headline(match_score(enc, a.data, a.out, cfg, settings=settings, extra=extra))); return
     data = _dataset(task, a.data, a.split)
-    if a.task.endswith("-score"): res = _score(task, data, a.pred, a.out, a.split)
+    if task == "davis": predict_davis(enc, data, a.out, cfg, settings=settings)
+    elif task == "jhmdb":
+        from corrmine.jhmdb import predict_jhmdb
+        predict_jhmdb(enc, data, a.out, cfg, settings=settings, cache=a.cache)
     else:
-        from corrmine.encoder import load_encoder
-        cfg = Config().override(a.overrides)
-        enc = load_encoder(a.encoder, cfg.model, cfg.seed)
-        settings = {"encoder": a.encoder, "seed": cfg.seed}
-        if task == "davis": predict_davis(enc, data, a.out, cfg, settings=settings)
-        elif task == "jhmdb":
-            from corrmine.jhmdb import predict_jhmdb
-            predict_jhmdb(enc, data, a.out, cfg, settings=settings, cache=a.cache)
-        else:
-            from corrmine.vip import predict_vip
-            predict_vip(enc, data, a.out, cfg, settings=settings, cache=a.cache)
-        res = _score(task, data, a.out, None, a.split, extra={"settings": {"encoder": a.encoder, **cfg.to_dict()},
-                                                               "run": run_info(get_device(cfg.device))})
+        from corrmine.vip import predict_vip
+        predict_vip(enc, data, a.out, cfg, settings=settings, cache=a.cache)
+    res = _score(task, data, a.out, None, a.split, extra=extra)
     print(" ".join(f"{k} {v:.3f}" for k, v in res.items()))
 
 # %% ../nbs/16_evaluate.ipynb #ba2cb17a

@@ -23,11 +23,12 @@ from PIL import Image
 from torch import Tensor
 
 from .core import apply_overrides, opt, write_json, Section
-from .formats import write_flo, write_joints_mat, write_occlusion, write_palette_png
+from .formats import DataError, write_flo, write_joints_mat, write_occlusion, write_palette_png
 
 # %% auto #0
-__all__ = ['PHOTOS', 'PRESETS', 'FORMAT_VERSION', 'SynthConfig', 'load_photo', 'Layer', 'make_layers', 'Video', 'render_video',
-           'write_eval_video', 'write_train_video', 'generate', 'main']
+__all__ = ['PHOTOS', 'PRESETS', 'FORMAT_VERSION', 'SynthConfig', 'load_photo', 'matched_texture', 'Layer', 'make_layers',
+           'owner_at', 'correspond', 'Video', 'render_video', 'write_eval_video', 'scene_dict', 'read_scene',
+           'write_train_video', 'generate', 'main']
 
 # %% ../nbs/11_synth.ipynb #eab74f07
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
@@ -41,16 +42,18 @@ class SynthConfig(Section):
     frames: int = opt(24, "[D]", "frames per video")
     val_videos: int = opt(30, "[D]", "evaluation videos (DAVIS- and JHMDB-style roots)")
     train_videos: int = opt(60, "[D]", "training videos (YouTube-VOS-style root)")
-    max_objects: int = opt(3, "[D]", "objects per video: 1 to this many")
-    radius: tuple[float, ...] = opt((0.14, 0.24), "[D]", "object radius range, fraction of the frame's shorter side")
-    speed: tuple[float, ...] = opt((0.03, 0.06), "[D]", "object speed range, fraction of the frame width per frame")
+    max_objects: int = opt(2, "[D]", "objects per video: 1 to this many")
+    texture: str = opt("other", "[D]", "where objects take their texture: 'other', another photograph than the background's, with its colours matched to the background's pixel by pixel and block by block; 'same', other regions of the background's photograph", ("other", "same"))
+    colour_block: int = opt(8, "[D]", "with texture='other': side, in frame pixels, of the blocks whose mean colours are matched too (the feature stride)")
+    radius: tuple[float, ...] = opt((0.25, 0.4), "[D]", "object radius range, fraction of the frame's shorter side")
+    speed: tuple[float, ...] = opt((0.015, 0.03), "[D]", "object speed range, fraction of the frame width per frame")
     cam_speed: float = opt(0.015, "[D]", "camera pan speed, fraction of the frame width per frame")
     zoom: float = opt(0.15, "[D]", "amplitude of the log-scale oscillation of camera and objects")
-    spin: float = opt(0.06, "[D]", "largest object rotation, radians per frame")
+    spin: float = opt(0.02, "[D]", "largest object rotation, radians per frame")
     exit_margin: tuple[float, ...] = opt((0.3, 1.2), "[D]", "range, per object, of how many radii beyond the border its centre may go before it turns back (< 1: always partly in view; > 1: it can leave the frame)")
-    brightness: float = opt(0.12, "[D]", "amplitude of the per-layer brightness drift")
-    contrast: float = opt(0.25, "[D]", "amplitude of the per-layer log-contrast drift")
-    hue: float = opt(0.35, "[D]", "amplitude of the per-layer hue drift, radians")
+    brightness: float = opt(0.04, "[D]", "amplitude of the per-layer brightness drift")
+    contrast: float = opt(0.08, "[D]", "amplitude of the per-layer log-contrast drift")
+    hue: float = opt(0.1, "[D]", "amplitude of the per-layer hue drift, radians")
     noise: float = opt(0.02, "[D]", "std of the per-pixel Gaussian noise, on [0, 1] intensities")
     distractor: bool = opt(True, "[D]", "add an unlabelled shape wearing object 1's texture")
     keypoints: int = opt(15, "[C]", "keypoints per object (JHMDB has 15 joints)")
@@ -64,6 +67,8 @@ class SynthConfig(Section):
 PRESETS = {
     "tiny": SynthConfig(height=48, width=64, frames=6, val_videos=2, train_videos=2),
     "bench": SynthConfig(),
+    "hard": SynthConfig(max_objects=3, texture="same", radius=(0.14, 0.24), speed=(0.03, 0.06), spin=0.06,
+                        brightness=0.12, contrast=0.25, hue=0.35),
 }
 
 # %% ../nbs/11_synth.ipynb #49f6b894
@@ -78,6 +83,26 @@ def load_photo(name: str, rng: np.random.Generator) -> Tensor: # [3, H, W] float
     else: x = x[..., :3].permute(2, 0, 1)
     return x.contiguous()
 
+# %% ../nbs/11_synth.ipynb #08ff09e3
+def matched_texture(tex: Tensor, # [3, h, w] an object's photograph, values in [0, 1]
+                    ref: Tensor, # [3, H, W] the part of the background's photograph that the camera shows
+                    block: int, # side of a feature block, in photograph pixels
+                   ) -> Tensor: # [3, h, w] in [0, 1]
+    """`tex` recoloured so that neither a pixel's colour nor a block's mean colour tells it from `ref`, while its texture
+    stays: histograms matched along the background's principal colour axes, for the pixels and for the block means."""
+    from scipy.ndimage import uniform_filter
+    from skimage.exposure import match_histograms
+    t, r = tex.permute(1, 2, 0).double().numpy(), ref.permute(1, 2, 0).double().numpy()
+    mu = r.reshape(-1, 3).mean(0)
+    axes = np.linalg.eigh(np.cov(r.reshape(-1, 3).T))[1]                          # [3, 3] principal colour axes
+    t, r = (t - mu) @ axes, (r - mu) @ axes
+    t = match_histograms(t, r, channel_axis=-1)                                   # pixel colours
+    low = lambda a: uniform_filter(a, size=(block, block, 1), mode="reflect")    # block means
+    t_low = low(t)
+    t = t - t_low + match_histograms(t_low, low(r), channel_axis=-1)             # block means matched, detail kept
+    return torch.from_numpy((t @ axes.T + mu).clip(0, 1)).float().permute(2, 0, 1).contiguous()
+
+# %% ../nbs/11_synth.ipynb #f1451a6d
 @dataclass
 class Layer:
     "One layer of a video: its texture offset, shape, motion and photometry, per frame."
@@ -89,6 +114,20 @@ class Layer:
     shape: np.ndarray | None # [4, 2] amplitude a_k and phase psi_k of the harmonics k = 2..5; None: background
     radius: float # r0, photograph pixels (inf for the background)
     photometry: np.ndarray # [T, 3] brightness, log-contrast, hue
+    texture: int = 0 # which photograph it wears: 0 the background's, k > 0 object k's
+
+    def to_dict(self) -> dict:
+        "JSON-ready; `Layer.from_dict` restores it exactly (floats round-trip through JSON)."
+        d = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in dataclasses.asdict(self).items()}
+        d["radius"] = None if math.isinf(self.radius) else self.radius
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Layer:
+        "The inverse of `to_dict`."
+        arr = lambda k: None if d[k] is None else np.asarray(d[k], dtype=float)
+        return cls(int(d["label"]), arr("offset"), arr("centre"), arr("scale"), arr("angle"), arr("shape"),
+                   math.inf if d["radius"] is None else float(d["radius"]), arr("photometry"), int(d["texture"]))
 
 def _smooth_series(rng, T, amp, periods=(0.6, 2.0)):
     "A smooth random series of length T with values in [-amp, amp]: a sum of two slow sinusoids."
@@ -118,13 +157,27 @@ def _bounce(rng, T, start, speed, lo, hi):
     return np.stack(out)
 
 # %% ../nbs/11_synth.ipynb #cf95d085
-def make_layers(cfg: SynthConfig, rng: np.random.Generator, photo_hw: tuple[int, int]) -> list[Layer]:
+def _frame_scale(cfg: SynthConfig, photo_hw: tuple[int, int]) -> float:
+    "Frame pixels per photograph pixel at which a frame spans 60% of the photograph's width or height: every photograph is seen at its own."
+    return max(cfg.width / (0.6 * photo_hw[1]), cfg.height / (0.6 * photo_hw[0]))
+
+def _antialiased(photo: Tensor, scale: float) -> Tensor:
+    "The photograph low-passed for display at `scale` frame pixels per photograph pixel (the sigma of skimage's `rescale`)."
+    sigma = max(0.0, (1 / scale - 1) / 2)
+    if sigma == 0: return photo
+    from scipy.ndimage import gaussian_filter
+    return torch.from_numpy(gaussian_filter(photo.numpy(), (0, sigma, sigma), mode="mirror"))
+
+def make_layers(cfg: SynthConfig, rng: np.random.Generator,
+                photo_hw: tuple[int, int], # the background's photograph
+                texture_hw: list[tuple[int, int]] | None = None, # object k's photograph is texture_hw[k - 1]; None: the background's
+               ) -> list[Layer]:
     "Draw the layers of one video, back to front: background, distractor (optional), objects 1..n."
     H, W, T = cfg.height, cfg.width, cfg.frames
     ph, pw = photo_hw
     t = np.arange(T)
     # background: the photograph under a pan and zoom that keep the frame inside it
-    s0 = max(W / (0.6 * pw), H / (0.6 * ph))
+    s0 = _frame_scale(cfg, photo_hw)
     bg_scale = s0 * np.exp(cfg.zoom * _smooth_series(rng, T, 1.0))
     pan = _bounce(rng, T, (0, 0), cfg.cam_speed * W, (-0.1 * W, -0.1 * H), (0.1 * W, 0.1 * H))
     bg = Layer(0, np.array([pw / 2, ph / 2]), np.array([W / 2, H / 2]) + pan, bg_scale, np.zeros(T), None,
@@ -132,8 +185,10 @@ def make_layers(cfg: SynthConfig, rng: np.random.Generator, photo_hw: tuple[int,
     layers, n = [bg], int(rng.integers(1, cfg.max_objects + 1))
     objects = []
     for k in range(n + int(cfg.distractor)):
+        tex = 0 if texture_hw is None else (k + 1 if k < n else 1)                 # the distractor wears object 1's
+        tex_hw = photo_hw if tex == 0 else texture_hw[tex - 1]
         r_frame = rng.uniform(*cfg.radius) * min(H, W)                           # radius in frame pixels
-        scale0 = s0 * rng.uniform(0.8, 1.25)
+        scale0 = _frame_scale(cfg, tex_hw) * rng.uniform(0.8, 1.25)
         r0 = r_frame / scale0                                                    # radius in photo pixels
         scale = scale0 * np.exp(cfg.zoom * _smooth_series(rng, T, 1.0))
         margin = rng.uniform(*cfg.exit_margin) * r_frame
@@ -141,8 +196,9 @@ def make_layers(cfg: SynthConfig, rng: np.random.Generator, photo_hw: tuple[int,
         centre = _bounce(rng, T, start, rng.uniform(*cfg.speed) * W, (-margin, -margin), (W + margin, H + margin))
         angle = rng.uniform(0, 2 * np.pi) + rng.uniform(-cfg.spin, cfg.spin) * t
         shape = np.stack([rng.uniform(-0.25, 0.25, 4) / np.arange(1, 5), rng.uniform(0, 2 * np.pi, 4)], 1)
-        offset = np.array([rng.uniform(r0, pw - r0), rng.uniform(r0, ph - r0)])
-        objects.append(Layer(k + 1, offset, centre, scale, angle, shape, r0, _photometry(rng, cfg, T)))
+        th, tw = tex_hw
+        offset = np.array([rng.uniform(r0, tw - r0), rng.uniform(r0, th - r0)])
+        objects.append(Layer(k + 1, offset, centre, scale, angle, shape, r0, _photometry(rng, cfg, T), tex))
     if cfg.distractor:                                                           # the last drawn is the distractor
         dis = objects.pop()
         dis.label, dis.offset = 0, objects[0].offset.copy()                      # same texture as object 1
@@ -187,6 +243,32 @@ def _sample(photo: Tensor, q: Tensor) -> Tensor:
     out = F.grid_sample(photo[None], grid[None, None], mode="bilinear", padding_mode="reflection", align_corners=True)
     return out[0, :, 0].T
 
+def owner_at(layers: list[Layer], t: int,
+             p: Tensor, # [M, 2] frame positions (x, y), sub-pixel allowed
+            ) -> Tensor: # [M] index of the front-most layer covering each point at frame t
+    "Which layer each point shows at frame t."
+    own = torch.zeros(len(p), dtype=torch.long)
+    for li, layer in enumerate(layers): own[_inside(layer, _to_local(layer, t, p))] = li
+    return own
+
+def correspond(layers: list[Layer], t: int, s: int,
+               p: Tensor, # [M, 2] positions (x, y) in frame t
+               hw: tuple[int, int], # frame size (H, W)
+               owner: Tensor | None = None, # [M] their layers at frame t (default: `owner_at`)
+              ) -> tuple[Tensor, Tensor]: # positions in frame s [M, 2], hidden there [M] bool
+    "Exact correspondence from frame t to frame s: each point follows its own layer; hidden when a layer in front covers it in s, or it leaves the frame."
+    H, W = hw
+    owner = owner_at(layers, t, p) if owner is None else owner
+    dst, hidden = torch.zeros(len(p), 2), torch.zeros(len(p), dtype=torch.bool)
+    for li, layer in enumerate(layers):
+        sel = owner == li
+        if not sel.any(): continue
+        dst[sel] = _to_frame(layer, s, _to_local(layer, t, p[sel]))
+        for front in layers[li + 1:]:                                            # exact, at the sub-pixel destination
+            hidden[sel] |= _inside(front, _to_local(front, s, dst[sel]))
+    inside = (dst[:, 0] > -0.5) & (dst[:, 0] < W - 0.5) & (dst[:, 1] > -0.5) & (dst[:, 1] < H - 0.5)
+    return dst, hidden | ~inside
+
 @dataclass
 class Video:
     "One rendered video and its exact ground truth (flow, correspondences and keypoints are None without it)."
@@ -198,7 +280,16 @@ class Video:
     first_occlusion: np.ndarray | None # [T, H, W] bool, no visible match in frame 0
     keypoints: np.ndarray | None # [n_objects, T, J, 2] float32 (x, y) pixels, 0-based
     visible: np.ndarray | None # [n_objects, T, J] bool
-    photo: str # the photograph it was made from
+    photos: list[str] # the background's photograph, then the objects' textures (texture='other')
+    layers: list[Layer] # the scene: with `correspond`, the exact match of any point between any two frames
+
+def _photographs(cfg: SynthConfig, rng: np.random.Generator) -> tuple[list[str], list[Tensor]]:
+    "The background's photograph, then (texture='other') one other photograph per object, all different, unmatched."
+    i = int(rng.integers(len(PHOTOS)))
+    if cfg.texture == "same": return [PHOTOS[i]], [load_photo(PHOTOS[i], rng)]
+    others = [j for j in range(len(PHOTOS)) if j != i]
+    idx = [i] + [others[j] for j in rng.permutation(len(others))[:cfg.max_objects]]
+    return [PHOTOS[j] for j in idx], [load_photo(PHOTOS[j], rng) for j in idx]
 
 def render_video(cfg: SynthConfig, # generator settings
                  seed: int | np.random.SeedSequence, # the video's seed
@@ -207,20 +298,25 @@ def render_video(cfg: SynthConfig, # generator settings
     "Render one video and its ground truth, deterministically from `seed`."
     rng = np.random.default_rng(seed)
     H, W, T = cfg.height, cfg.width, cfg.frames
-    name = PHOTOS[int(rng.integers(len(PHOTOS)))]
-    photo = load_photo(name, rng)
-    layers = make_layers(cfg, rng, tuple(photo.shape[-2:]))
+    names, textures = _photographs(cfg, rng)
+    textures = [_antialiased(x, _frame_scale(cfg, tuple(x.shape[-2:]))) for x in textures]
+    photo = textures[0]
+    layers = make_layers(cfg, rng, tuple(photo.shape[-2:]), [tuple(x.shape[-2:]) for x in textures[1:]] or None)
+    s0 = _frame_scale(cfg, tuple(photo.shape[-2:]))
+    vh, vw = round(H / s0), round(W / s0)                                        # what the camera shows of the background
+    top, left = max(0, round(layers[0].offset[1] - vh / 2)), max(0, round(layers[0].offset[0] - vw / 2))
+    for k in sorted({l.texture for l in layers} - {0}):                         # the objects' photographs, recoloured
+        block = max(1, round(cfg.colour_block / _frame_scale(cfg, tuple(textures[k].shape[-2:]))))
+        textures[k] = matched_texture(textures[k], photo[:, top:top + vh, left:left + vw], block)
     ys, xs = torch.meshgrid(torch.arange(H).float(), torch.arange(W).float(), indexing="ij")
     pix = torch.stack([xs.flatten(), ys.flatten()], 1)                          # [HW, 2] (x, y)
     frames, owner = torch.zeros(T, H * W, 3), torch.zeros(T, H * W, dtype=torch.long)
-    locals_ = []                                                                 # per layer: local coords [T, HW, 2]
     for li, layer in enumerate(layers):
-        loc = torch.stack([_to_local(layer, t, pix) for t in range(T)])
-        locals_.append(loc)
         for t in range(T):
-            ins = _inside(layer, loc[t])
+            loc = _to_local(layer, t, pix)
+            ins = _inside(layer, loc)
             b, lc, hue = layer.photometry[t]
-            col = _sample(photo, loc[t][ins] + torch.tensor(layer.offset).float())
+            col = _sample(textures[layer.texture], loc[ins] + torch.tensor(layer.offset).float())
             col = ((col - 0.5) * math.exp(lc) + 0.5 + b)
             grey = col.mean(1, keepdim=True)
             col = (col - grey) @ _hue_matrix(hue).T + grey
@@ -229,19 +325,12 @@ def render_video(cfg: SynthConfig, # generator settings
     frames = ((frames + noise).clamp(0, 1) * 255).round().to(torch.uint8).view(T, H, W, 3)
     labels = torch.tensor([l.label for l in layers])
     masks = labels[owner].view(T, H, W).to(torch.uint8)
-    def match(t, s):
-        "Flow [HW, 2] from frame t to frame s along each pixel's own layer, and whether it has no visible match in s."
-        dst, hidden = torch.zeros(H * W, 2), torch.zeros(H * W, dtype=torch.bool)
-        for li, layer in enumerate(layers):
-            sel = owner[t] == li
-            dst[sel] = _to_frame(layer, s, locals_[li][t][sel])
-            # exact visibility at the sub-pixel destination: covered by a layer in front of li in frame s?
-            for front in layers[li + 1:]:
-                hidden[sel] |= _inside(front, _to_local(front, s, dst[sel]))
-        inside = (dst[:, 0] > -0.5) & (dst[:, 0] < W - 0.5) & (dst[:, 1] > -0.5) & (dst[:, 1] < H - 0.5)
-        return dst - pix, hidden | ~inside
     if not ground_truth:
-        return Video(frames.numpy(), masks.numpy(), None, None, None, None, None, None, name)
+        return Video(frames.numpy(), masks.numpy(), None, None, None, None, None, None, names, layers)
+    def match(t, s):
+        "Flow [HW, 2] from frame t to frame s, and whether each pixel has no visible match in s."
+        dst, hidden = correspond(layers, t, s, pix, (H, W), owner[t])
+        return dst - pix, hidden
     flow, occ = map(torch.stack, zip(*[match(t, t + 1) for t in range(T - 1)]))     # consecutive frames
     to_first, first_occ = map(torch.stack, zip(*[match(t, 0) for t in range(1, T)]))  # every later frame to frame 0
     to_first = torch.cat([torch.zeros(1, H * W, 2), to_first])
@@ -262,7 +351,7 @@ def render_video(cfg: SynthConfig, # generator settings
         kps.append(pos); vis.append(inside & (own == li))
     return Video(frames.numpy(), masks.numpy(), flow.view(T - 1, H, W, 2).numpy(), occ.view(T - 1, H, W).numpy(),
                  to_first.view(T, H, W, 2).numpy(), first_occ.view(T, H, W).numpy(),
-                 torch.stack(kps).numpy(), torch.stack(vis).numpy(), name)
+                 torch.stack(kps).numpy(), torch.stack(vis).numpy(), names, layers)
 
 # %% ../nbs/11_synth.ipynb #8eff7469
 def _save_jpeg(path: Path, frame: np.ndarray, quality: int):
@@ -287,13 +376,29 @@ def write_eval_video(root: Path, name: str, v: Video, cfg: SynthConfig) -> None:
         write_flo(root / "GT" / name / "to_first" / f"{t:05d}.flo", v.to_first[t])
         write_occlusion(root / "GT" / name / "to_first_occlusion" / f"{t:05d}.png", v.first_occlusion[t])
     np.savez(root / "GT" / name / "keypoints.npz", positions=v.keypoints, visible=v.visible)
+    write_json(root / "GT" / name / "scene.json", scene_dict(v, cfg))
+
+def scene_dict(v: Video, cfg: SynthConfig) -> dict:
+    "What `read_scene` needs to give the exact correspondence of any point between any two frames of `v`."
+    return {"height": cfg.height, "width": cfg.width, "frames": len(v.frames), "photos": v.photos,
+            "layers": [l.to_dict() for l in v.layers]}
+
+def read_scene(path: str | os.PathLike, # a benchmark's GT/<seq>/scene.json
+              ) -> tuple[list[Layer], tuple[int, int], int]: # layers, (H, W), number of frames
+    "The scene of one evaluation video, for `correspond`."
+    path = Path(path)
+    if not path.is_file(): raise DataError(path, "missing scene file (written by corrmine-synth since format version 5)")
+    try:
+        d = json.loads(path.read_text())
+        return [Layer.from_dict(l) for l in d["layers"]], (int(d["height"]), int(d["width"])), int(d["frames"])
+    except (ValueError, KeyError, TypeError) as e: raise DataError(path, f"not a corrmine-synth scene file ({e!r})") from None
 
 def write_train_video(root: Path, name: str, v: Video, cfg: SynthConfig) -> None:
     "Write one training video as a YouTube-VOS-style frame folder."
     for t, frame in enumerate(v.frames):
         _save_jpeg(root / "YTVOS/train/JPEGImages" / name / f"{t:05d}.jpg", frame, cfg.jpeg_quality)
 
-FORMAT_VERSION = 4  # bump whenever the written layout or the rendering changes
+FORMAT_VERSION = 5  # bump whenever the written layout or the rendering changes
 
 def generate(cfg: SynthConfig, # what to generate
              out: str | os.PathLike, # the benchmark's root folder
