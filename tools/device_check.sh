@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The device check: what a session with a lent GPU runs once, as one call (about 5 minutes on an H100):
+# The device check: what to run once on a machine with a GPU, as one call (about 5 minutes on an H100):
 #     run(command="bash tools/device_check.sh", timeout_s=540)
 # It needs only the image's own python3 (torch, torchvision, scipy, scikit-image are there; corrmine goes on
 # PYTHONPATH, nothing is installed). Results go to $OUT (they come back to this machine) or results/bench:
@@ -7,7 +7,7 @@
 #   propagation-agreement-cuda.txt      label propagation on CUDA against the dense reference on CUDA and on the CPU
 #   propagation-cuda.{json,txt}         bench/propagation.py --device cuda
 #   sinkhorn-cuda.{json,txt}            bench/sinkhorn.py --device cuda, when POT is importable (carry its wheel)
-# Copy the files you keep into results/bench/ and quote the numbers in the issue's note.
+# Copy the files you keep into results/bench/, and quote their numbers from there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
