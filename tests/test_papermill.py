@@ -38,3 +38,14 @@ def test_runner_skips_flagged_cells_and_keeps_them(tmp_path):
     cells = json.loads((tmp_path / nb.name).read_text())["cells"]
     gpu = [c for c in cells if "".join(c["source"]).startswith("#| gpu")]
     assert len(gpu) == 1 and gpu[0]["cell_type"] == "code" and gpu[0]["outputs"] == []
+
+
+def test_fig_dir_is_a_parameter_wherever_a_notebook_defines_it():
+    "reproduce.sh passes fig_dir to every method notebook; outside the `parameters` cell, the notebook's own value would win."
+    import json
+    for nb in sorted((ROOT / "nbs").glob("[0-9]*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        defines = [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).startswith("fig_dir =")]
+        if defines:
+            assert len(params) == 1 and defines == params, f"{nb.name}: fig_dir must be set in its one cell tagged 'parameters'"
