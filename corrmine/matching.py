@@ -95,8 +95,8 @@ def match_counts(pred: Tensor, # [P, N, 2] (x, y) predicted positions (centres o
     "Scored cells, correct ones, cells that moved more than a cell, correct among those, and correct for 'no motion'."
     c = torch.tensor(cell)
     within = lambda a, b: ((a - b).abs() / c <= 1).all(-1)
-    ok, still = within(pred, true) & visible, within(src[None], true) & visible
-    moved = visible & ~within(src[None], true)
+    ok, stays = within(pred, true) & visible, within(src[None], true)
+    still, moved = stays & visible, ~stays & visible
     return {"cells": int(visible.sum()), "correct": int(ok.sum()), "moved": int(moved.sum()),
             "moved_correct": int((ok & moved).sum()), "no_motion_correct": int(still.sum())}
 
