@@ -24,8 +24,9 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['MINING_PARTS', 'flatten_hw', 'unflatten_hw', 'grid_coords', 'opt', 'Section', 'ModelConfig', 'MiningConfig',
-           'NegativeConfig', 'LossConfig', 'TrainConfig', 'EvalConfig', 'Config', 'parse_cli', 'apply_overrides',
-           'describe', 'get_device', 'seed_everything', 'atomic_path', 'write_json', 'run_info']
+           'NegativeConfig', 'LossConfig', 'TrainConfig', 'EvalConfig', 'JhmdbConfig', 'VipConfig', 'MatchConfig',
+           'Config', 'parse_cli', 'apply_overrides', 'describe', 'get_device', 'seed_everything', 'atomic_path',
+           'write_json', 'run_info']
 
 # %% ../nbs/00_core.ipynb #2498ef77
 def flatten_hw(x: Tensor, # [..., d, h, w] feature maps
@@ -139,19 +140,31 @@ class TrainConfig(Section):
 
 @dataclass(frozen=True)
 class EvalConfig(Section):
-    "Label propagation (the CRW protocol)."
+    "Label propagation (the CRW protocol), shared by every task."
     context: int = opt(20, "[C]", "recent frames in the context, besides frame 0")
     topk: int = opt(10, "[C]", "neighbours kept over all context nodes")
     temperature: float = opt(0.05, "[C]", "softmax temperature of the propagation affinity")
     radius: float = opt(12.0, "[C]", "Euclidean grid radius (cells) for the recent frames; frame 0 is unrestricted")
-    jhmdb_size: tuple[int, ...] = opt((320, 320), "[C]", "(H, W) JHMDB frames are resized to; () keeps their size")
-    pose_sigma: float = opt(0.5, "[C]", "JHMDB: width of a joint's Gaussian heat-map, in grid cells")
-    pose_topk: int = opt(3, "[C]", "JHMDB: strongest cells averaged to read a joint back")
-    vip_size: tuple[int, ...] = opt((560, 560), "[C]", "(H, W) VIP frames are resized to; () keeps their size")
-    match_gaps: tuple[int, ...] = opt((1, 4), "[D]", "matching accuracy on the embedded benchmark: the frame gaps scored, besides every frame to frame 0")
+
+@dataclass(frozen=True)
+class JhmdbConfig(Section):
+    "Pose propagation on JHMDB."
+    size: tuple[int, ...] = opt((320, 320), "[C]", "(H, W) JHMDB frames are resized to; () keeps their size")
+    pose_sigma: float = opt(0.5, "[C]", "width of a joint's Gaussian heat-map, in grid cells")
+    pose_topk: int = opt(3, "[C]", "strongest cells averaged to read a joint back")
+
+@dataclass(frozen=True)
+class VipConfig(Section):
+    "Part propagation on VIP."
+    size: tuple[int, ...] = opt((560, 560), "[C]", "(H, W) VIP frames are resized to; () keeps their size")
+
+@dataclass(frozen=True)
+class MatchConfig(Section):
+    "Dense matching accuracy on the embedded benchmark."
+    gaps: tuple[int, ...] = opt((1, 4), "[D]", "the frame gaps scored, besides every frame to frame 0")
 
     def check(self):
-        if not self.match_gaps or min(self.match_gaps) < 1: raise ValueError(f"EvalConfig.match_gaps = {self.match_gaps}: need at least one gap, all >= 1")
+        if not self.gaps or min(self.gaps) < 1: raise ValueError(f"MatchConfig.gaps = {self.gaps}: need at least one gap, all >= 1")
 
 # %% ../nbs/00_core.ipynb #25431515
 @dataclass(frozen=True)
@@ -164,7 +177,10 @@ class Config(Section):
     negatives: NegativeConfig = opt(NegativeConfig(), "", "negatives and curriculum")
     loss: LossConfig = opt(LossConfig(), "", "the loss")
     train: TrainConfig = opt(TrainConfig(), "", "training")
-    eval: EvalConfig = opt(EvalConfig(), "", "label propagation")
+    eval: EvalConfig = opt(EvalConfig(), "", "label propagation, shared by every task")
+    jhmdb: JhmdbConfig = opt(JhmdbConfig(), "", "JHMDB pose propagation")
+    vip: VipConfig = opt(VipConfig(), "", "VIP part propagation")
+    match: MatchConfig = opt(MatchConfig(), "", "matching accuracy on the embedded benchmark")
 
     def override(self, overrides: Mapping[str, Any] | Iterable[str] | None = None) -> Config:
         "A copy with `overrides` applied; see `apply_overrides`."

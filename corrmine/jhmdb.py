@@ -109,25 +109,25 @@ def _draw_joints(frame: np.ndarray, true: np.ndarray, pred: np.ndarray | None, o
 def predict_jhmdb(encoder: torch.nn.Module, # frozen encoder
                   data: JhmdbDataset, # the test videos
                   out: str | os.PathLike, # predictions folder
-                  cfg: Config = Config(), # `eval` settings (incl. jhmdb_size, pose_sigma, pose_topk) and `device`
+                  cfg: Config = Config(), # `eval` (propagation), `jhmdb` and `device`
                   settings: dict | None = None, # identifies the run; stored and compared
                   progress: bool = True,
                   cache: str | os.PathLike | None = None, # the cache folder for resized frames
                  ) -> Path:
     "Propagate frame 0's joints through every video; write positions per video, resumable."
     from tqdm.auto import tqdm
-    out, dev, e = Path(out), get_device(cfg.device), cfg.eval
-    claim_output(out, {"eval": cfg.to_dict()["eval"], **(settings or {})})
+    out, dev, e, j = Path(out), get_device(cfg.device), cfg.eval, cfg.jhmdb
+    claim_output(out, {"eval": cfg.to_dict()["eval"], "jhmdb": cfg.to_dict()["jhmdb"], **(settings or {})})
     encoder = encoder.to(dev).eval()
     for vid in tqdm(list(data), desc="jhmdb", unit="video", disable=not progress):
         dst = out / f"{vid.name}.npz"
         if dst.exists(): continue
-        frames, _ = resized_video(vid.frames, tuple(e.jhmdb_size) or None, cache=cache)
+        frames, _ = resized_video(vid.frames, tuple(j.size) or None, cache=cache)
         feats = frame_features(encoder, frames, dev)
         hw = vid.frame(0).shape[:2]
-        heat0 = joints_to_heatmaps(vid.joints[0], hw, feats.shape[-2:], e.pose_sigma).to(dev)
+        heat0 = joints_to_heatmaps(vid.joints[0], hw, feats.shape[-2:], j.pose_sigma).to(dev)
         soft = propagate(feats, heat0, e, progress=progress)
-        xy, on = heatmaps_to_joints(soft, hw, e.pose_topk)
+        xy, on = heatmaps_to_joints(soft, hw, j.pose_topk)
         dst.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(dst) as tmp:
             with open(tmp, "wb") as fh: np.savez(fh, positions=xy.astype(np.float32), predicted=on)

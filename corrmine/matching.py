@@ -151,15 +151,15 @@ def match_accuracy(encoder: torch.nn.Module, # frozen encoder, [B, 3, H, W] -> [
 def match_score(encoder: torch.nn.Module, # frozen encoder
                 root: str | os.PathLike, # a corrmine-synth benchmark root
                 out: str | os.PathLike, # results folder
-                cfg: Config = Config(), # `eval.match_gaps` and `device`
+                cfg: Config = Config(), # `match.gaps` and `device`
                 settings: dict | None = None, # identifies the run; stored and compared
                 progress: bool = True,
                 extra: dict | None = None, # written into the JSON (provenance)
                ) -> dict:
     "Matching accuracy of an encoder on a benchmark; written to `out` (JSON and CSV), atomically."
     out = Path(out)
-    claim_output(out, {"task": "match", "eval": {"match_gaps": list(cfg.eval.match_gaps)}, **(settings or {})})
-    res = match_accuracy(encoder, load_match_videos(root, cfg.eval.match_gaps, progress=progress), get_device(cfg.device), progress)
+    claim_output(out, {"task": "match", "match": cfg.to_dict()["match"], **(settings or {})})
+    res = match_accuracy(encoder, load_match_videos(root, cfg.match.gaps, progress=progress), get_device(cfg.device), progress)
     write_json(out / "match_results.json", {**res, "data": str(root), **(extra or {})})
     with atomic_path(out / "per-sequence_match.csv") as tmp:
         with open(tmp, "w", newline="") as fh:

@@ -51,7 +51,7 @@ def mean_iou(conf: np.ndarray, # [n, n] from `confusion`, summed over frames
 def predict_vip(encoder: torch.nn.Module, # frozen encoder
                 data: VipDataset, # the validation videos
                 out: str | os.PathLike, # predictions folder
-                cfg: Config = Config(), # `eval` settings (incl. vip_size) and `device`
+                cfg: Config = Config(), # `eval` (propagation), `vip` and `device`
                 settings: dict | None = None, # identifies the run; stored and compared
                 n_classes: int = N_CLASSES,
                 progress: bool = True,
@@ -60,13 +60,13 @@ def predict_vip(encoder: torch.nn.Module, # frozen encoder
     "Propagate frame 0's part map through every video; write index PNGs, resumable."
     from tqdm.auto import tqdm
     out, dev, e = Path(out), get_device(cfg.device), cfg.eval
-    claim_output(out, {"eval": cfg.to_dict()["eval"], "n_classes": n_classes, **(settings or {})})
+    claim_output(out, {"eval": cfg.to_dict()["eval"], "vip": cfg.to_dict()["vip"], "n_classes": n_classes, **(settings or {})})
     encoder = encoder.to(dev).eval()
     for seq in tqdm(list(data), desc="vip", unit="video", disable=not progress):
         dst = [out / seq.name / f"{f.stem}.png" for f in seq.frames]
         if all(p.exists() for p in dst): continue
         if 0 not in seq.masks: raise DataError(seq.frames[0], f"{seq.name}: the first frame has no annotation to propagate")
-        frames, labels = resized_video(seq.frames, tuple(e.vip_size) or None, {0: seq.masks[0]}, cache)
+        frames, labels = resized_video(seq.frames, tuple(cfg.vip.size) or None, {0: seq.masks[0]}, cache)
         l0 = labels[0].astype(np.int64)
         if (l0[l0 != IGNORE] >= n_classes).any(): raise DataError(seq.masks[0], f"class ids above {n_classes - 1}")
         feats = frame_features(encoder, frames, dev)
