@@ -13,10 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .core import Config, atomic_path, get_device, write_json
+from .core import Config, atomic_path, write_json
 from .datasets import JhmdbDataset, resized_video
-from .evaluate import claim_output, frame_features, save_overlay, shown_frames
-from .propagation import propagate
+from .evaluate import predict_videos, save_overlay, shown_frames
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
 
@@ -105,7 +104,6 @@ def _draw_joints(frame: np.ndarray, true: np.ndarray, pred: np.ndarray | None, o
             dr.line([px - 3, py - 3, px + 3, py + 3], fill=cols[j], width=2); dr.line([px - 3, py + 3, px + 3, py - 3], fill=cols[j], width=2)
     return np.asarray(im)
 
-@torch.no_grad()
 def predict_jhmdb(encoder: torch.nn.Module, # frozen encoder
                   data: JhmdbDataset, # the test videos
                   out: str | os.PathLike, # predictions folder
@@ -115,27 +113,21 @@ def predict_jhmdb(encoder: torch.nn.Module, # frozen encoder
                   cache: str | os.PathLike | None = None, # the cache folder for resized frames
                  ) -> Path:
     "Propagate frame 0's joints through every video; write positions per video, resumable."
-    from tqdm.auto import tqdm
-    out, dev, e, j = Path(out), get_device(cfg.device), cfg.eval, cfg.jhmdb
-    claim_output(out, {"eval": cfg.to_dict()["eval"], "jhmdb": cfg.to_dict()["jhmdb"], **(settings or {})})
-    encoder = encoder.to(dev).eval()
-    for vid in tqdm(list(data), desc="jhmdb", unit="video", disable=not progress):
-        dst = out / f"{vid.name}.npz"
-        if dst.exists(): continue
+    out, j = Path(out), cfg.jhmdb
+    dst = lambda vid: out / f"{vid.name}.npz"
+    def first(vid):
         frames, _ = resized_video(vid.frames, tuple(j.size) or None, cache=cache)
-        feats = frame_features(encoder, frames, dev)
-        hw = vid.frame(0).shape[:2]
-        heat0 = joints_to_heatmaps(vid.joints[0], hw, feats.shape[-2:], j.pose_sigma).to(dev)
-        soft = propagate(feats, heat0, e, progress=progress)
-        xy, on = heatmaps_to_joints(soft, hw, j.pose_topk)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(dst) as tmp:
+        return frames, lambda grid: joints_to_heatmaps(vid.joints[0], vid.frame(0).shape[:2], grid, j.pose_sigma)
+    def finish(vid, frames, soft):
+        xy, on = heatmaps_to_joints(soft, vid.frame(0).shape[:2], j.pose_topk)
+        dst(vid).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(dst(vid)) as tmp:
             with open(tmp, "wb") as fh: np.savez(fh, positions=xy.astype(np.float32), predicted=on)
         ts = shown_frames(len(vid))
-        originals = [vid.frame(t) for t in ts]
         save_overlay(out / "overlays" / f"{vid.name.replace('/', '_')}.jpg",
-                     [[_draw_joints(f, vid.joints[t], xy[t], on[t]) for f, t in zip(originals, ts)]])
-    return out
+                     [[_draw_joints(vid.frame(t), vid.joints[t], xy[t], on[t]) for t in ts]])
+    want = {"eval": cfg.to_dict()["eval"], "jhmdb": cfg.to_dict()["jhmdb"], **(settings or {})}
+    return predict_videos(encoder, data, out, want, first, finish, lambda vid: dst(vid).exists(), cfg, "jhmdb", progress)
 
 def jhmdb_score(data: JhmdbDataset, # the ground truth
                 pred_dir: str | os.PathLike, # `<pred_dir>/<action>/<video>.npz` with positions [T, J, 2], predicted [T, J]

@@ -13,11 +13,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import Config, atomic_path, get_device, write_json
+from .core import Config, atomic_path, write_json
 from .datasets import VipDataset, resized_video
-from .evaluate import blend, claim_output, frame_features, labels_to_grid, labels_to_mask, save_overlay, shown_frames
+from .evaluate import blend, labels_to_grid, labels_to_mask, predict_videos, save_overlay, shown_frames
 from .formats import DataError, read_index_png, write_palette_png
-from .propagation import propagate
 
 N_CLASSES = 20
 IGNORE = 255
@@ -47,7 +46,6 @@ def mean_iou(conf: np.ndarray, # [n, n] from `confusion`, summed over frames
     return float(np.nanmean(iou)), iou
 
 # %% ../nbs/18_vip.ipynb #a6449289
-@torch.no_grad()
 def predict_vip(encoder: torch.nn.Module, # frozen encoder
                 data: VipDataset, # the validation videos
                 out: str | os.PathLike, # predictions folder
@@ -58,32 +56,28 @@ def predict_vip(encoder: torch.nn.Module, # frozen encoder
                 cache: str | os.PathLike | None = None, # the cache folder for resized frames and labels
                ) -> Path:
     "Propagate frame 0's part map through every video; write index PNGs, resumable."
-    from tqdm.auto import tqdm
-    out, dev, e = Path(out), get_device(cfg.device), cfg.eval
-    claim_output(out, {"eval": cfg.to_dict()["eval"], "vip": cfg.to_dict()["vip"], "n_classes": n_classes, **(settings or {})})
-    encoder = encoder.to(dev).eval()
-    for seq in tqdm(list(data), desc="vip", unit="video", disable=not progress):
-        dst = [out / seq.name / f"{f.stem}.png" for f in seq.frames]
-        if all(p.exists() for p in dst): continue
+    out = Path(out)
+    dst = lambda seq: [out / seq.name / f"{f.stem}.png" for f in seq.frames]
+    def first(seq):
         if 0 not in seq.masks: raise DataError(seq.frames[0], f"{seq.name}: the first frame has no annotation to propagate")
         frames, labels = resized_video(seq.frames, tuple(cfg.vip.size) or None, {0: seq.masks[0]}, cache)
         l0 = labels[0].astype(np.int64)
         if (l0[l0 != IGNORE] >= n_classes).any(): raise DataError(seq.masks[0], f"class ids above {n_classes - 1}")
-        feats = frame_features(encoder, frames, dev)
-        soft = propagate(feats, labels_to_grid(l0, n_classes - 1, feats.shape[-2:], dev), e, progress=progress)
-        native = read_index_png(seq.masks[0]).shape
-        preds = []
-        for t in range(len(seq)):
+        return frames, lambda grid: labels_to_grid(l0, n_classes - 1, grid)
+    def finish(seq, frames, soft):
+        native, preds = read_index_png(seq.masks[0]).shape, []
+        for t, path in enumerate(dst(seq)):
             up = torch.from_numpy(labels_to_mask(soft[t], frames.shape[1:3]))
             up = F.interpolate(up[None, None].float(), size=native, mode="nearest")[0, 0].to(torch.uint8).numpy()
-            preds.append(up); write_palette_png(dst[t], up)
+            preds.append(up); write_palette_png(path, up)
         ts = shown_frames(len(seq))
         small = lambda t: F.interpolate(torch.from_numpy(frames[t]).permute(2, 0, 1)[None].float(), size=native,
                                         mode="bilinear", align_corners=False)[0].permute(1, 2, 0).round().byte().numpy()
         save_overlay(out / "overlays" / f"{seq.name}.jpg",
                      [[blend(small(t), seq.mask(t)) if t in seq.masks else small(t) for t in ts],
                       [blend(small(t), preds[t]) for t in ts]])
-    return out
+    want = {"eval": cfg.to_dict()["eval"], "vip": cfg.to_dict()["vip"], "n_classes": n_classes, **(settings or {})}
+    return predict_videos(encoder, data, out, want, first, finish, lambda seq: all(p.exists() for p in dst(seq)), cfg, "vip", progress)
 
 def vip_score(data: VipDataset, # the ground truth
               pred_dir: str | os.PathLike, # `<pred_dir>/<video>/<frame>.png` index PNGs
