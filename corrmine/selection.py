@@ -15,11 +15,11 @@ from .affinity import affinity
 from .core import MiningConfig
 from .cycle import argmax_mask, mutual_nn, soft_mutual_nn
 from .sinkhorn import ot_mask
-from .toy import positive_precision
+from .truth import positive_precision
 from .window import temporal_window
 
 # %% auto #0
-__all__ = ['confidence_masks', 'select_positives', 'mining_ladder', 'format_table']
+__all__ = ['confidence_masks', 'select_positives', 'mining_ladder']
 
 # %% ../nbs/07_selection.ipynb #35635249
 @torch.no_grad()
@@ -74,10 +74,3 @@ def mining_ladder(pairs, # iterable of `ToyPair`s (or anything with f_t, f_r, ma
                          recall=tot["right"] / max(tot["matchable"], 1), positives=tot["positives"], anchors=tot["anchors"]))
     return rows
 
-def format_table(rows: list[dict]) -> str:
-    "A plain-text table of a list of dicts with the same keys; floats with 3 decimals."
-    keys = list(rows[0])
-    cells = [[f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k in keys] for r in rows]
-    wd = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
-    line = lambda xs: "  ".join(f"{x:>{wd[i]}}" for i, x in enumerate(xs))
-    return "\n".join([line(keys), line(["-" * n for n in wd])] + [line(c) for c in cells])

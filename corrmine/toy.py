@@ -15,7 +15,7 @@ from torchvision.transforms.functional import gaussian_blur
 from .core import grid_coords
 
 # %% auto #0
-__all__ = ['smooth_features', 'ToyPair', 'toy_pair', 'positive_precision']
+__all__ = ['smooth_features', 'ToyPair', 'toy_pair']
 
 # %% ../nbs/02_toy.ipynb #a1aaa419
 def smooth_features(d: int, h: int, w: int, # channels and grid size
@@ -92,14 +92,3 @@ def toy_pair(h: int = 24, w: int = 24, d: int = 32, # grid and channels
     keep = src >= 0
     match[src[keep]] = torch.arange(N)[keep]
     return ToyPair(f_t, f_r, match, occ, dis, _square(h, w, py, px, repeat))
-
-# %% ../nbs/02_toy.ipynb #cde5b50f
-def positive_precision(pos: Tensor, # [N, N] bool mined positives of one pair (rows: target cells)
-                       match: Tensor, # [N] true match of each target cell, -1 if none
-                      ) -> dict: # precision, recall, and the counts: positives, right ones, matchable cells, anchors with a positive
-    "Score mined positives against a known correspondence: a positive (i, j) is right iff j == match[i]."
-    n_pos = int(pos.sum())
-    has = match >= 0
-    right = int(pos[has.nonzero().squeeze(1), match[has]].sum())
-    return dict(precision=right / max(n_pos, 1), recall=right / max(int(has.sum()), 1),
-                positives=n_pos, right=right, matchable=int(has.sum()), anchors=int(pos.any(-1).sum()))

@@ -10,12 +10,21 @@ remove wrong matches; the FB and OT steps carry the non-trivial part of the clai
 """
 import pytest
 
-from corrmine.selection import format_table, mining_ladder
+from corrmine.selection import mining_ladder
 from corrmine.toy import toy_pair
 
 LADDER = ("none", "fb", "fb+ot", "fb+ot+tc")
 SETTINGS = [dict(noise=0.5, smooth=1.0), dict(noise=1.0, smooth=1.0), dict(noise=1.0, smooth=1.5),
             dict(noise=1.5, smooth=1.0)]
+
+
+def format_table(rows: list[dict]) -> str:
+    "A plain-text table of a list of dicts with the same keys; floats with 3 decimals."
+    keys = list(rows[0])
+    cells = [[f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k in keys] for r in rows]
+    wd = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    line = lambda xs: "  ".join(f"{x:>{wd[i]}}" for i, x in enumerate(xs))
+    return "\n".join([line(keys), line(["-" * n for n in wd])] + [line(c) for c in cells])
 
 
 def _check(rows, where):
