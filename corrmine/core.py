@@ -110,7 +110,8 @@ class NegativeConfig(Section):
     neg_upper: float = opt(0.9, "[B]", "negatives more similar than this are likely false negatives and are dropped")
     neg_lower_init: float = opt(0.3, "[D]", "lower hardness bound at the first step ('dynamic'), or always ('fixed'); provisional until measured on the embedded benchmark")
     neg_margin: float = opt(0.05, "[D]", "the lower bound stays at most neg_upper - neg_margin")
-    momentum: float = opt(0.99, "[D]", "EMA momentum of the positive-similarity variance")
+    spread: str = opt("similarity", "[B][D]", "the positives' variance the dynamic bound reads: 'similarity', the variance of the positives' affinities; 'spatial', the mean spatial variance (cells^2) of each positive anchor's matching distribution softmax(A_i / tau) around its positive", ("similarity", "spatial"))
+    momentum: float = opt(0.99, "[D]", "EMA momentum of that variance")
 
     def check(self):
         if not -1 <= self.neg_lower_init <= self.neg_upper <= 1:

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from .core import Config
-from .negatives import Curriculum, semi_hard_negatives
+from .negatives import semi_hard_negatives, spread_moments
 from .selection import select_positives
 
 # %% auto #0
@@ -36,26 +36,23 @@ def info_nce(aff: Tensor, # [..., N, N] affinity (with gradient)
 # %% ../nbs/09_loss.ipynb #2b6fa4b8
 def cltc_loss(aff: Tensor, # [B, K, N, N] affinity of each clip's target to its K references (with gradient)
               hw: tuple[int, int], # feature grid (h, w)
-              dts: Sequence[int], # [K] temporal distances of the reference frames
+              dts: Sequence[int] | Tensor, # [K] temporal distances of the reference frames, or [B, K] per clip
               cfg: Config, # mining, negatives and loss settings are read from it
-              curriculum: Curriculum, # updated in place
-             ) -> tuple[Tensor, dict]: # (scalar loss [], statistics as floats)
-    "The full objective: confident positives, semi-hard negatives from the curriculum, InfoNCE."
+              bounds: tuple[float, float], # (lower, upper) hardness band of the negatives, from the curriculum
+             ) -> tuple[Tensor, dict, Tensor]: # (scalar loss [], statistics as floats, curriculum moments [3])
+    "The full objective, pure: confident positives, negatives in the given band, InfoNCE; what the curriculum needs is returned."
     with torch.no_grad():
         a = aff.detach()
-        if not torch.isfinite(a).all():
-            raise FloatingPointError(f"the affinity holds {int((~torch.isfinite(a)).sum())} NaN/inf values: the features are not finite")
-        pos = select_positives(a, hw, dts, cfg.mining)
-        curriculum.update(a[pos])
-        lower, upper = curriculum.bounds()
+        finite = bool(torch.isfinite(a).all())
+        pos = select_positives(a, hw, dts, cfg.mining) if finite else torch.zeros_like(a, dtype=torch.bool)
+        lower, upper = bounds
         neg = semi_hard_negatives(a, pos, lower, upper)
+        mom = spread_moments(a, pos, hw, cfg.negatives, cfg.loss.tau)
     loss, _ = info_nce(aff, pos, neg, cfg.loss.tau)
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"the loss is {loss.item()} although the affinity is finite (tau = {cfg.loss.tau})")
-    n_anchor = pos.shape[:-1].numel()
-    has = pos.any(-1)
-    stats = dict(loss=loss.item(), pos_frac=has.sum().item() / n_anchor,
+    if not finite: loss = loss * float("nan")                               # non-finite features: the trainer skips the step
+    n_anchor, has = pos.shape[:-1].numel(), pos.any(-1)
+    stats = dict(loss=loss.item(), positives=int(pos.sum()), pos_frac=has.sum().item() / n_anchor,
                  pos_sim=a[pos].mean().item() if pos.any() else float("nan"),
                  neg_per_anchor=(neg.sum(-1).float()[has].mean().item() if has.any() else 0.0),
                  neg_lower=lower, neg_upper=upper)
-    return loss, stats
+    return loss, stats, mom

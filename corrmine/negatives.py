@@ -10,10 +10,10 @@ import math
 import torch
 from torch import Tensor
 
-from .core import NegativeConfig
+from .core import NegativeConfig, grid_coords
 
 # %% auto #0
-__all__ = ['semi_hard_negatives', 'Curriculum']
+__all__ = ['semi_hard_negatives', 'moments', 'positive_spread', 'spread_moments', 'Curriculum']
 
 # %% ../nbs/08_negatives.ipynb #c5174d02
 @torch.no_grad()
@@ -24,6 +24,35 @@ def semi_hard_negatives(aff: Tensor, # [..., N, N] affinity = hardness
                        ) -> Tensor: # [..., N, N] bool negatives
     "Non-positive pairs whose hardness lies in [lower, upper]."
     return ~pos & (aff >= lower) & (aff <= upper)
+
+def moments(x: Tensor, # [P] values
+           ) -> Tensor: # [3] float64: count, sum, sum of squares
+    "The sufficient statistics of a mean and a variance, ready to be summed over processes."
+    x = x.detach().double().flatten()
+    return torch.stack([torch.tensor(float(x.numel()), dtype=torch.float64, device=x.device), x.sum(), (x * x).sum()])
+
+@torch.no_grad()
+def positive_spread(aff: Tensor, # [..., N, N] affinity
+                    pos: Tensor, # [..., N, N] bool positives, at most one per row
+                    hw: tuple[int, int], # feature grid (h, w)
+                    tau: float, # temperature of the matching distribution
+                   ) -> Tensor: # [P] one value per anchor with a positive, cells^2
+    "The spatial variance of each positive anchor's matching distribution softmax(A_i / tau) around its positive."
+    rows = pos.any(-1)
+    a, j = aff[rows].float(), pos[rows].float().argmax(-1)                   # [P, N], [P]
+    yx = grid_coords(*hw, aff.device).float()
+    d2 = ((yx[None] - yx[j][:, None]) ** 2).sum(-1)                           # [P, N]
+    return (torch.softmax(a / tau, -1) * d2).sum(-1)
+
+@torch.no_grad()
+def spread_moments(aff: Tensor, # [..., N, N] affinity
+                   pos: Tensor, # [..., N, N] bool positives
+                   hw: tuple[int, int], # feature grid
+                   cfg: NegativeConfig, # `spread` chooses the statistic
+                   tau: float, # temperature of the matching distribution ('spatial')
+                  ) -> Tensor: # [3] float64 count, sum, sum of squares
+    "What one step tells the curriculum, as moments that processes can add up."
+    return moments(aff[pos] if cfg.spread == "similarity" else positive_spread(aff, pos, hw, tau))
 
 class Curriculum:
     "The negatives' hardness band over training: `dynamic`, `fixed` or `none` (see `NegativeConfig`)."
@@ -40,19 +69,18 @@ class Curriculum:
         return min(c.neg_upper - c.neg_margin, lower), c.neg_upper
 
     def update_moments(self, count: float, total: float, sq_total: float) -> None:
-        "Update with one step's positive similarities, given as count, sum and sum of squares."
+        "Update with one step's statistic over all processes: count, sum and sum of squares (see `spread_moments`)."
         if count < 2: return                                   # no variance from fewer than two positives
         mean = total / count
-        var = max(sq_total / count - mean * mean, 0.0)
+        var = max(sq_total / count - mean * mean, 0.0) if self.cfg.spread == "similarity" else mean
         if self.steps == 0: self.var0 = self.var = var
         else: self.var = self.cfg.momentum * self.var + (1 - self.cfg.momentum) * var
         self.steps += 1
 
-    def update(self, pos_sims: Tensor, # [P] affinities of this step's positives
+    def update(self, values: Tensor, # [P] this step's values: the positives' affinities, or their spatial variances
               ) -> None:
-        "Update with one step's positive similarities."
-        x = pos_sims.detach().double()
-        self.update_moments(x.numel(), float(x.sum()), float((x * x).sum()))
+        "Update with one step's values (single process)."
+        self.update_moments(*moments(values).tolist())
 
     def state_dict(self) -> dict:
         "Everything needed to resume."

@@ -25,7 +25,7 @@ __all__ = ['confidence_masks', 'select_positives', 'mining_ladder']
 @torch.no_grad()
 def confidence_masks(aff: Tensor, # [..., K, N, N] affinity of the target to K reference frames
                      hw: tuple[int, int], # the feature grid (h, w), N = h*w
-                     dts: Sequence[int], # [K] temporal distance of each reference frame
+                     dts: Sequence[int] | Tensor, # [K] temporal distance of each reference frame, or [B, K] one row per clip
                      cfg: MiningConfig, # which levels, and their settings
                     ) -> dict[str, Tensor]: # each switched-on level's mask, 'argmax' always, [..., K, N, N] bool
     "The masks of the three confidence levels that `cfg.mining` switches on."
@@ -38,14 +38,17 @@ def confidence_masks(aff: Tensor, # [..., K, N, N] affinity of the target to K r
         sim = soft if cfg.ot_cost == "fb" else aff
         out["ot"] = ot_mask(sim, cfg.ot_eps, cfg.ot_iters, cfg.ot_thresh, cfg.ot_tol)
     if "tc" in parts:
-        if len(dts) != aff.shape[-3]: raise ValueError(f"{len(dts)} temporal distances for {aff.shape[-3]} reference frames")
-        out["tc"] = temporal_window(*hw, dts, cfg.radii, aff.device)
+        d = torch.as_tensor(dts)
+        if d.ndim not in (1, 2) or d.shape[-1] != aff.shape[-3] or (d.ndim == 2 and (aff.ndim < 4 or d.shape[0] != aff.shape[-4])):
+            raise ValueError(f"temporal distances of shape {tuple(d.shape)} for affinities {tuple(aff.shape)}: expected [K] or [B, K]")
+        win = temporal_window(*hw, d.flatten().tolist(), cfg.radii, aff.device)
+        out["tc"] = win.view(*d.shape, *win.shape[-2:])                          # [K, N, N] or [B, K, N, N]
     return out
 
 @torch.no_grad()
 def select_positives(aff: Tensor, # [..., K, N, N] affinity
                      hw: tuple[int, int], # feature grid (h, w)
-                     dts: Sequence[int], # [K] temporal distances
+                     dts: Sequence[int] | Tensor, # [K] temporal distances, or [B, K] one row per clip
                      cfg: MiningConfig,
                     ) -> Tensor: # [..., K, N, N] bool positives C, at most one per row
     "Positives: the forward matches that every switched-on confidence level accepts."
