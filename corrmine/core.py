@@ -71,9 +71,10 @@ class Section:
 @dataclass(frozen=True)
 class ModelConfig(Section):
     "The encoder."
-    arch: str = opt("resnet18", "[S][C]", "backbone; ResNet-18 with layer3 at stride 1 and layer4 removed (res4, 256-d, stride 8)", ("resnet18",))
+    arch: str = opt("resnet18", "[S][C]", "backbone, with layer3 at stride 1 and layer4 removed (res4, stride 8): ResNet-18 (256-d) or ResNet-50 (1024-d)", ("resnet18", "resnet50"))
+    weights: str = opt("random", "[S][D]", "initial weights of training: 'random', or 'imagenet' from torchvision's files in the local torch cache (never downloaded)", ("random", "imagenet"))
     padding: str = opt("reflect", "[C]", "padding mode of the convolutions when trained from scratch; zero padding lets features learn absolute position", ("reflect", "zeros", "circular"))
-    head: str = opt("none", "[D]", "projection head used for the training loss only; evaluation always reads res4", ("none", "linear", "mlp"))
+    head: str = opt("none", "[D]", "projection head used for the training loss only (1x1 convolutions at res4's width); evaluation always reads res4", ("none", "linear", "mlp"))
 
 MINING_PARTS = ("fb", "ot", "tc")
 
@@ -110,7 +111,7 @@ class NegativeConfig(Section):
     neg_upper: float = opt(0.9, "[B]", "negatives more similar than this are likely false negatives and are dropped")
     neg_lower_init: float = opt(0.3, "[D]", "lower hardness bound at the first step ('dynamic'), or always ('fixed'); provisional until measured on the embedded benchmark")
     neg_margin: float = opt(0.05, "[D]", "the lower bound stays at most neg_upper - neg_margin")
-    spread: str = opt("similarity", "[B][D]", "the positives' variance the dynamic bound reads: 'similarity', the variance of the positives' affinities; 'spatial', the mean spatial variance (cells^2) of each positive anchor's matching distribution softmax(A_i / tau) around its positive", ("similarity", "spatial"))
+    spread: str = opt("spatial", "[B][D]", "the positives' spread the dynamic bound reads: 'similarity', the variance of the positives' affinities; 'spatial', the mean spatial spread (cells) of each positive anchor's matching distribution softmax(A_i / tau) around its positive", ("similarity", "spatial"))
     momentum: float = opt(0.99, "[D]", "EMA momentum of that variance")
 
     def check(self):
@@ -129,15 +130,37 @@ class LossConfig(Section):
 # %% ../nbs/00_core.ipynb #f3737cb7
 @dataclass(frozen=True)
 class TrainConfig(Section):
-    "Training clips and optimisation (paper profile)."
+    "Training: data, clips, augmentation, optimisation, logging and the run folder (the paper profile by default)."
+    data: str = opt("", "[D]", "folder of training videos: one sub-folder of frames each (YouTube-VOS's train/JPEGImages) or .mp4 files")
+    probe: str = opt("", "[D]", "a corrmine-synth probe root (probe/ of a benchmark: DAVIS/ and GT/), for the positives' precision and validation; '' for none")
+    out: str = opt("runs/train", "[D]", "the run folder: config, log, checkpoints, validation")
+    resume: str = opt("auto", "[D]", "'auto': continue the run in `out` if it has the same config; 'never': refuse an existing run", ("auto", "never"))
     crop: int = opt(256, "[R][C]", "square crop size in pixels")
+    crop_scale: tuple[float, ...] = opt((0.5, 1.0), "[R]", "area range, as a fraction of the frame, of the clip's random resized crop")
+    crop_jitter: float = opt(0.1, "[D]", "each frame moves and scales its own crop by up to this fraction of the clip's crop, so that position alone never matches")
+    colour_jitter: float = opt(0.4, "[D]", "per-frame brightness, contrast and saturation factors in 1 +- this, hue shift up to a quarter of it")
+    flip: bool = opt(True, "[R]", "horizontal flip of the whole clip, with probability 1/2")
     n_refs: int = opt(4, "[R]", "K, reference frames per clip")
-    frame_gap: int = opt(1, "[R]", "temporal stride between consecutive frames of a clip")
+    frame_gaps: tuple[int, ...] = opt((1,), "[R][D]", "each clip draws its gap g from these: references at t + g, t + 2g, ..., t + Kg")
     batch_size: int = opt(12, "[R]", "clips per optimisation step, over all processes")
-    lr: float = opt(5e-4, "[R]", "Adam learning rate, cosine-decayed")
+    lr: float = opt(5e-4, "[R]", "Adam learning rate, cosine-decayed to 0")
     warmup_steps: int = opt(0, "[D]", "linear warm-up steps")
     steps: int = opt(100_000, "[D]", "optimisation steps")
-    amp: str = opt("bf16", "[D]", "autocast dtype on CUDA ('none' for float32)", ("bf16", "fp16", "none"))
+    grad_clip: float = opt(1.0, "[D]", "gradient norm clipping (0 disables)")
+    amp: str = opt("bf16", "[D]", "autocast dtype on CUDA ('none' for float32); the CPU always runs float32", ("bf16", "fp16", "none"))
+    workers: int = opt(4, "[D]", "DataLoader workers per process")
+    log_every: int = opt(10, "[D]", "steps between log lines")
+    probe_every: int = opt(100, "[D]", "steps between measurements of the positives' precision on the probe videos (0: never)")
+    val_every: int = opt(500, "[D]", "steps between validations on the probe videos (0: only at the end)")
+    ckpt_every: int = opt(200, "[D]", "steps between checkpoints (and one at the end, and on SIGTERM)")
+    max_nonfinite: int = opt(10, "[D]", "steps with a non-finite loss that are skipped before the run stops")
+
+    def check(self):
+        if not self.frame_gaps or min(self.frame_gaps) < 1: raise ValueError(f"TrainConfig.frame_gaps = {self.frame_gaps}: need at least one gap, all >= 1")
+        if self.n_refs < 1: raise ValueError(f"TrainConfig.n_refs = {self.n_refs}: need at least one reference frame")
+        if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
+            raise ValueError(f"TrainConfig.crop_scale = {self.crop_scale}: need (low, high) with 0 < low <= high <= 1")
+        if self.batch_size < 1 or self.steps < 1: raise ValueError(f"TrainConfig: batch_size ({self.batch_size}) and steps ({self.steps}) must be >= 1")
 
 @dataclass(frozen=True)
 class EvalConfig(Section):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -239,20 +240,19 @@ def _count_mp4(path: Path) -> int:
 class ClipDataset(Dataset):
     "Training clips from a folder of videos: frame folders (YouTube-VOS, extracted Kinetics) or `.mp4` files."
     def __init__(self, root: str | os.PathLike, # folder of videos: one sub-folder of frames, or one .mp4, per video
-                 cfg: TrainConfig = TrainConfig(), # crop, n_refs, frame_gap
+                 cfg: TrainConfig = TrainConfig(), # crop, augmentation, n_refs, frame_gaps
                  seed: int = 0,
                  cache: str | os.PathLike | None = None, # the cache folder (see `cache_dir`)
-                 scale: tuple[float, float] = (0.5, 1.0), # area range of the random resized crop [R]
                 ):
-        self.root, self.cfg, self.seed, self.scale, self.epoch = Path(root), cfg, seed, scale, 0
+        self.root, self.cfg, self.seed = Path(root), cfg, seed
         _need_dir(self.root, "training videos")
         entries = sorted(p for p in self.root.iterdir() if p.is_dir() or p.suffix.lower() == ".mp4")
         if not entries: raise DataError(self.root, "no video folders or .mp4 files")
         self.videos = self._index(entries, cache_dir(cache))
-        span = cfg.n_refs * cfg.frame_gap + 1
+        span = cfg.n_refs * min(cfg.frame_gaps) + 1
         self.videos = [v for v in self.videos if v["n"] >= span]
         if not self.videos:
-            raise DataError(self.root, f"no video has the {span} frames that a clip of {cfg.n_refs} references at gap {cfg.frame_gap} needs")
+            raise DataError(self.root, f"no video has the {span} frames that a clip of {cfg.n_refs} references at gap {min(cfg.frame_gaps)} needs")
 
     def _index(self, entries: list[Path], cache: Path) -> list[dict]:
         path = cache / "clip-index" / f"{content_key('clips', self.root, entries)}.json"
@@ -266,33 +266,55 @@ class ClipDataset(Dataset):
         write_json(path, index)
         return index
 
-    def set_epoch(self, epoch: int) -> None:
-        "Draw different clips in each epoch."
-        self.epoch = epoch
-
     def __len__(self) -> int: return len(self.videos)
 
-    def __getitem__(self, i: int) -> dict:
-        "A clip {'frames': [T, 3, S, S] normalised, 'dts': [K] temporal distances, 'video': name}."
+    def _crops(self, g: torch.Generator, H: int, W: int, T: int) -> list[tuple[int, int, int, int]]:
+        "The clip's random resized crop, then each frame's own, moved and scaled by up to `crop_jitter`: (top, left, h, w)."
+        c = self.cfg
+        u = lambda: float(torch.rand(1, generator=g))
+        for _ in range(10):                                                        # RandomResizedCrop's rule
+            area = H * W * (c.crop_scale[0] + (c.crop_scale[1] - c.crop_scale[0]) * u())
+            ratio = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * u())
+            h, w = round(math.sqrt(area / ratio)), round(math.sqrt(area * ratio))
+            if 0 < h <= H and 0 < w <= W: break
+        else: h = w = min(H, W)
+        top, left = (H - h) * u(), (W - w) * u()
+        boxes = []
+        for _ in range(T):
+            j = c.crop_jitter
+            s = math.exp(j * (2 * u() - 1))
+            fh, fw = min(H, max(1, round(h * s))), min(W, max(1, round(w * s)))
+            ft = min(max(top + h / 2 - fh / 2 + j * h * (2 * u() - 1), 0), H - fh)
+            fl = min(max(left + w / 2 - fw / 2 + j * w * (2 * u() - 1), 0), W - fw)
+            boxes.append((round(ft), round(fl), fh, fw))
+        return boxes
+
+    def __getitem__(self, k: int) -> dict:
+        "Clip `k % len(self)` of epoch `k // len(self)`: {'frames': [T, 3, S, S] normalised, 'dts': [K], 'video': name}."
         from torchvision.transforms.v2 import functional as TF
-        from torchvision.transforms.v2 import RandomResizedCrop
+        epoch, i = divmod(int(k), len(self.videos))
         v, c = self.videos[i], self.cfg
-        g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, self.epoch, i]).generate_state(1)[0]))
-        span = c.n_refs * c.frame_gap
-        t0 = int(torch.randint(0, v["n"] - span, (1,), generator=g))
-        idx = [t0 + k * c.frame_gap for k in range(c.n_refs + 1)]
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, epoch, i]).generate_state(1)[0]))
+        gaps = [x for x in c.frame_gaps if c.n_refs * x < v["n"]]
+        gap = gaps[int(torch.randint(0, len(gaps), (1,), generator=g))]
+        t0 = int(torch.randint(0, v["n"] - c.n_refs * gap, (1,), generator=g))
+        idx = [t0 + n * gap for n in range(c.n_refs + 1)]
         if v["frames"] is None: imgs = _read_mp4(self.root / v["name"], idx)
         else: imgs = [read_rgb(self.root / v["name"] / v["frames"][t]) for t in idx]
         if any(im.shape != imgs[0].shape for im in imgs):
             raise DataError(self.root / v["name"], f"frames {idx} of this video differ in size")
         x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2)                    # [T, 3, H, W] uint8
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
-            top, left, h, w = RandomResizedCrop.get_params(x, scale=list(self.scale), ratio=[3 / 4, 4 / 3])
-        x = TF.resized_crop(x, top, left, h, w, [c.crop, c.crop], antialias=True)
-        if torch.rand(1, generator=g) < 0.5: x = x.flip(-1)
-        x = TF.normalize(x.float() / 255, IMAGENET_MEAN, IMAGENET_STD)
-        return dict(frames=x, dts=torch.arange(1, c.n_refs + 1) * c.frame_gap, video=v["name"])
+        boxes = self._crops(g, x.shape[2], x.shape[3], len(idx))
+        x = torch.stack([TF.resized_crop(f, *b, [c.crop, c.crop], antialias=True) for f, b in zip(x, boxes)]).float() / 255
+        if c.flip and torch.rand(1, generator=g) < 0.5: x = x.flip(-1)
+        if c.colour_jitter > 0:
+            j = c.colour_jitter
+            f = 1 + j * (2 * torch.rand(len(x), 3, generator=g) - 1)
+            hue = j / 4 * (2 * torch.rand(len(x), generator=g) - 1)
+            x = torch.stack([TF.adjust_hue(TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(
+                fr, float(a)), float(b)), float(s)), float(h)) for fr, (a, b, s), h in zip(x, f, hue)]).clamp(0, 1)
+        x = TF.normalize(x, IMAGENET_MEAN, IMAGENET_STD)
+        return dict(frames=x, dts=torch.arange(1, c.n_refs + 1) * gap, video=v["name"])
 
 def seed_worker(worker_id: int) -> None:
     "`worker_init_fn` for DataLoaders: seeds NumPy and `random` in each worker from torch's worker seed."

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from .core import Config
-from .negatives import semi_hard_negatives, spread_moments
+from .negatives import positive_spread, semi_hard_negatives, spread_moments
 from .selection import select_positives
 
 # %% auto #0
@@ -54,5 +54,7 @@ def cltc_loss(aff: Tensor, # [B, K, N, N] affinity of each clip's target to its 
     stats = dict(loss=loss.item(), positives=int(pos.sum()), pos_frac=has.sum().item() / n_anchor,
                  pos_sim=a[pos].mean().item() if pos.any() else float("nan"),
                  neg_per_anchor=(neg.sum(-1).float()[has].mean().item() if has.any() else 0.0),
-                 neg_lower=lower, neg_upper=upper)
+                 neg_lower=lower, neg_upper=upper,
+                 sim_var=a[pos].double().var().item() if int(pos.sum()) > 1 else float("nan"),
+                 spatial_spread=positive_spread(a, pos, hw, cfg.loss.tau).mean().item() if pos.any() else float("nan"))
     return loss, stats, mom

@@ -36,13 +36,13 @@ def positive_spread(aff: Tensor, # [..., N, N] affinity
                     pos: Tensor, # [..., N, N] bool positives, at most one per row
                     hw: tuple[int, int], # feature grid (h, w)
                     tau: float, # temperature of the matching distribution
-                   ) -> Tensor: # [P] one value per anchor with a positive, cells^2
-    "The spatial variance of each positive anchor's matching distribution softmax(A_i / tau) around its positive."
+                   ) -> Tensor: # [P] one value per anchor with a positive, in cells
+    "The spatial spread of each positive anchor's matching distribution softmax(A_i / tau) around its positive: the root of its mean squared distance."
     rows = pos.any(-1)
     a, j = aff[rows].float(), pos[rows].float().argmax(-1)                   # [P, N], [P]
     yx = grid_coords(*hw, aff.device).float()
     d2 = ((yx[None] - yx[j][:, None]) ** 2).sum(-1)                           # [P, N]
-    return (torch.softmax(a / tau, -1) * d2).sum(-1)
+    return (torch.softmax(a / tau, -1) * d2).sum(-1).sqrt()
 
 @torch.no_grad()
 def spread_moments(aff: Tensor, # [..., N, N] affinity

@@ -42,6 +42,7 @@ class SynthConfig(Section):
     frames: int = opt(24, "[D]", "frames per video")
     val_videos: int = opt(30, "[D]", "evaluation videos (DAVIS- and JHMDB-style roots)")
     train_videos: int = opt(60, "[D]", "training videos (YouTube-VOS-style root)")
+    probe_videos: int = opt(6, "[D]", "probe videos: rendered like the training videos, with ground truth, disjoint from the evaluation videos; training measures its positives and validates on them (probe/, in the evaluation layout)")
     max_objects: int = opt(2, "[D]", "objects per video: 1 to this many")
     texture: str = opt("other", "[D]", "where objects take their texture: 'other', another photograph than the background's, with its colours matched to the background's pixel by pixel and block by block; 'same', other regions of the background's photograph", ("other", "same"))
     colour_block: int = opt(8, "[D]", "with texture='other': side, in frame pixels, of the blocks whose mean colours are matched too (the feature stride)")
@@ -65,7 +66,7 @@ class SynthConfig(Section):
         if not 1 <= self.max_objects <= 20: raise ValueError(f"SynthConfig.max_objects = {self.max_objects}: 1 to 20")
 
 PRESETS = {
-    "tiny": SynthConfig(height=48, width=64, frames=6, val_videos=2, train_videos=2),
+    "tiny": SynthConfig(height=48, width=64, frames=6, val_videos=2, train_videos=2, probe_videos=2),
     "bench": SynthConfig(),
     "hard": SynthConfig(max_objects=3, texture="same", radius=(0.14, 0.24), speed=(0.03, 0.06), spin=0.06,
                         brightness=0.12, contrast=0.25, hue=0.35),
@@ -398,7 +399,7 @@ def write_train_video(root: Path, name: str, v: Video, cfg: SynthConfig) -> None
     for t, frame in enumerate(v.frames):
         _save_jpeg(root / "YTVOS/train/JPEGImages" / name / f"{t:05d}.jpg", frame, cfg.jpeg_quality)
 
-FORMAT_VERSION = 5  # bump whenever the written layout or the rendering changes
+FORMAT_VERSION = 6  # bump whenever the written layout or the rendering changes
 
 def generate(cfg: SynthConfig, # what to generate
              out: str | os.PathLike, # the benchmark's root folder
@@ -419,11 +420,16 @@ def generate(cfg: SynthConfig, # what to generate
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        jobs = [("val", i) for i in range(cfg.val_videos)] + [("train", i) for i in range(cfg.train_videos)]
+        stream = {"val": 0, "train": 1, "probe": 2}                             # independent seed streams
+        jobs = [(split, i) for split, n in [("val", cfg.val_videos), ("train", cfg.train_videos), ("probe", cfg.probe_videos)] for i in range(n)]
         for split, i in tqdm(jobs, desc="corrmine-synth", unit="video", disable=not progress):
-            v = render_video(cfg, np.random.SeedSequence([cfg.seed, split == "train", i]), ground_truth=split == "val")
+            v = render_video(cfg, np.random.SeedSequence([cfg.seed, stream[split], i]), ground_truth=split != "train")
             if split == "val": write_eval_video(tmp, f"synth{i:03d}", v, cfg)
+            elif split == "probe": write_eval_video(tmp / "probe", f"probe{i:03d}", v, cfg)
             else: write_train_video(tmp, f"train{i:04d}", v, cfg)
+        if cfg.probe_videos:
+            (tmp / "probe/DAVIS/ImageSets/2017").mkdir(parents=True, exist_ok=True)
+            (tmp / "probe/DAVIS/ImageSets/2017/val.txt").write_text("".join(f"probe{i:03d}\n" for i in range(cfg.probe_videos)))
         names = [f"synth{i:03d}" for i in range(cfg.val_videos)]
         for path, text in [("DAVIS/ImageSets/2017/val.txt", names), ("VIP_Fine/lists/val_videos.txt", names),
                            ("JHMDB/splits/synth_test_split1.txt", [f"{n}.avi 2" for n in names])]:

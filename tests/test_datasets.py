@@ -70,7 +70,7 @@ def test_loaders_read_the_real_layouts(tmp_path):
     assert [v.name for v in jh] == ["wave/clip_a"] and jh[0].joints.shape == (5, 15, 2)   # test videos only
     vip = VipDataset(make_vip(tmp_path / "VIP_Fine"))
     assert sorted(vip[0].masks) == [0, 5] and vip[0].mask(5).max() == 3
-    clips = ClipDataset(make_frames(tmp_path / "JPEGImages"), TrainConfig(crop=16, n_refs=2, frame_gap=3),
+    clips = ClipDataset(make_frames(tmp_path / "JPEGImages"), TrainConfig(crop=16, n_refs=2, frame_gaps=(3,)),
                         cache=tmp_path / "cache")
     assert len(clips) == 1                                           # v2 is too short for a clip spanning 7 frames
     c = clips[0]
@@ -82,7 +82,7 @@ def test_dataset_roots_stay_untouched(tmp_path):
              make_frames(tmp_path / "frames")]
     before = [listing(r) for r in roots]
     DavisDataset(roots[0])[0].mask(0); JhmdbDataset(roots[1]); VipDataset(roots[2])
-    ClipDataset(roots[3], TrainConfig(crop=16, n_refs=2, frame_gap=1), cache=tmp_path / "cache")[0]
+    ClipDataset(roots[3], TrainConfig(crop=16, n_refs=2, frame_gaps=(1,)), cache=tmp_path / "cache")[0]
     assert [listing(r) for r in roots] == before
     assert list((tmp_path / "cache").rglob("*.json"))                 # derived data went to the cache
 
@@ -96,7 +96,7 @@ def test_mp4_videos_through_pyav(tmp_path):
             img = np.full((32, 48, 3), 20 * t, np.uint8)
             for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")): c.mux(pkt)
         for pkt in s.encode(): c.mux(pkt)
-    clips = ClipDataset(root, TrainConfig(crop=16, n_refs=2, frame_gap=2), cache=tmp_path / "cache")
+    clips = ClipDataset(root, TrainConfig(crop=16, n_refs=2, frame_gaps=(2,), colour_jitter=0.0), cache=tmp_path / "cache")
     assert clips.videos[0]["n"] == 9
     x = clips[0]["frames"]
     assert x.shape == (3, 3, 16, 16)
@@ -183,18 +183,18 @@ def test_vip_annotation_without_frame(tmp_path):
 
 def test_clip_bad_inputs(tmp_path):
     root = make_frames(tmp_path / "short", {"v": 3})
-    msg = bad(tmp_path, lambda: ClipDataset(root, TrainConfig(n_refs=4, frame_gap=1), cache=tmp_path / "c"))
+    msg = bad(tmp_path, lambda: ClipDataset(root, TrainConfig(n_refs=4, frame_gaps=(1,)), cache=tmp_path / "c"))
     assert "no video has the 5 frames that a clip of 4 references at gap 1 needs" in msg
     empty = tmp_path / "empty"; empty.mkdir()
     assert "no video folders or .mp4 files" in bad(tmp_path, lambda: ClipDataset(empty))
     root = make_frames(tmp_path / "corrupt", {"v": 3})
     (root / "v/00001.jpg").write_bytes(b"nope")
-    ds = ClipDataset(root, TrainConfig(crop=16, n_refs=2, frame_gap=1), cache=tmp_path / "c")
+    ds = ClipDataset(root, TrainConfig(crop=16, n_refs=2, frame_gaps=(1,)), cache=tmp_path / "c")
     assert "v/00001.jpg: not a readable image" in bad(tmp_path, lambda: ds[0])
 
 
 def test_clip_frames_of_different_sizes(tmp_path):
     root = make_frames(tmp_path / "mixed", {"v": 4})
     Image.fromarray(frame(9, (20, 20))).save(root / "v/00002.jpg")
-    ds = ClipDataset(root, TrainConfig(crop=16, n_refs=3, frame_gap=1), cache=tmp_path / "c")
+    ds = ClipDataset(root, TrainConfig(crop=16, n_refs=3, frame_gaps=(1,)), cache=tmp_path / "c")
     assert "mixed/v: frames [0, 1, 2, 3] of this video differ in size" in bad(tmp_path, lambda: ds[0])

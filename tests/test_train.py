@@ -1,0 +1,142 @@
+"""Training end to end on a tiny benchmark: resume after a kill, DDP over two processes, a user's own .mp4 videos,
+non-finite losses, and run folders that are resumed or refused. Seeded, CPU only, small sizes."""
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from corrmine.datasets import ClipDataset
+from corrmine.encoder import read_checkpoint
+from corrmine.synth import PRESETS, generate
+from corrmine.train import main, preset, read_log
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    cfg = dataclasses.replace(PRESETS["tiny"], height=64, width=96, frames=8, train_videos=4, val_videos=2, probe_videos=2)
+    return generate(cfg, tmp_path_factory.mktemp("bench") / "tiny", progress=False)
+
+
+def small(tiny, out, **kw):
+    "The synthetic preset, shrunk to seconds."
+    o = {"train.data": str(tiny / "YTVOS/train/JPEGImages"), "train.probe": str(tiny / "probe"), "train.out": str(out),
+         "train.crop": 48, "train.batch_size": 2, "train.n_refs": 2, "train.frame_gaps": (1, 2), "train.steps": 8,
+         "train.warmup_steps": 2, "train.workers": 0, "train.log_every": 1, "train.probe_every": 4, "train.val_every": 0,
+         "train.ckpt_every": 2, "mining.ot_iters": 20}
+    return preset("synthetic-cpu", {**o, **kw})
+
+
+def weights(run):
+    return read_checkpoint(run / "checkpoint.pt")["model"]
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tiny, tmp_path, monkeypatch):
+    full = main(small(tiny, tmp_path / "full"), progress=False)
+    assert full["step"] == 8 and not full["interrupted"] and "val" in full and "probe" in full
+    # the second run receives SIGTERM while it reads the clips of step 4: it stops there and checkpoints
+    get = ClipDataset.__getitem__
+    def term_at(self, k):
+        if k == 4 * 2: os.kill(os.getpid(), signal.SIGTERM)
+        return get(self, k)
+    monkeypatch.setattr(ClipDataset, "__getitem__", term_at)
+    cut = main(small(tiny, tmp_path / "cut"), progress=False)
+    assert cut["interrupted"] and cut["step"] == 4
+    assert read_checkpoint(tmp_path / "cut/checkpoint.pt")["step"] == 4
+    monkeypatch.setattr(ClipDataset, "__getitem__", get)
+    again = main(small(tiny, tmp_path / "cut"), progress=False)                    # the same command resumes
+    assert again["step"] == 8 and again["bounds"] == full["bounds"]
+    a, b = weights(tmp_path / "full"), weights(tmp_path / "cut")
+    assert a.keys() == b.keys()
+    for k in a: torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    steps = [r["step"] for r in read_log(tmp_path / "cut", "train")]
+    assert steps == list(range(1, 9))                                              # one record per step, resumed or not
+
+
+def test_run_folders_are_resumed_or_refused(tiny, tmp_path):
+    cfg = small(tiny, tmp_path / "run", **{"train.steps": 2})
+    main(cfg, progress=False)
+    assert main(cfg, progress=False)["step"] == 2                                  # finished: nothing more to do
+    with pytest.raises(FileExistsError, match="another configuration"): main(cfg.override({"loss.tau": 0.2}), progress=False)
+    with pytest.raises(FileExistsError, match="resume=never"): main(cfg.override({"train.resume": "never"}), progress=False)
+    (tmp_path / "other").mkdir(); (tmp_path / "other/notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a corrmine run folder"): main(small(tiny, tmp_path / "other"), progress=False)
+    ck = read_checkpoint(tmp_path / "run/checkpoint.pt")
+    assert set(ck) == {"model", "optimizer", "scheduler", "scaler", "curriculum", "step", "nonfinite", "config", "commit"}
+
+
+def test_non_finite_losses_are_skipped_then_stop_the_run(tiny, tmp_path, monkeypatch):
+    import corrmine.train as tr
+    real = tr.cltc_loss
+    calls = {"n": 0}
+    def sometimes_nan(aff, *a, **k):
+        calls["n"] += 1
+        return real(aff * float("nan") if calls["n"] in (2, 3) else aff, *a, **k)
+    monkeypatch.setattr(tr, "cltc_loss", sometimes_nan)
+    res = main(small(tiny, tmp_path / "nan", **{"train.steps": 5, "train.max_nonfinite": 2}), progress=False)
+    assert res["step"] == 5 and res["nonfinite"] == 2
+    assert [r["step"] for r in read_log(tmp_path / "nan", "skip")] == [1, 2]
+    calls["n"] = 0
+    with pytest.raises(FloatingPointError, match="2 steps had a non-finite loss.*max_nonfinite = 1"):
+        main(small(tiny, tmp_path / "nan1", **{"train.steps": 5, "train.max_nonfinite": 1}), progress=False)
+
+
+DDP_SCRIPT = """
+import json, sys
+from corrmine.train import main, preset
+cfg = preset("synthetic-cpu", json.loads(sys.argv[1]))
+res = main(cfg, progress=False)
+import torch.distributed as dist
+with open(sys.argv[2] + f"-{dist.get_rank()}.json", "w") as fh: json.dump({k: res[k] for k in ("step", "bounds", "weights")}, fh)
+"""
+
+
+def test_ddp_two_processes_agree(tiny, tmp_path):
+    cfg = small(tiny, tmp_path / "ddp", **{"train.steps": 4, "train.batch_size": 4, "train.val_every": 0, "train.probe": ""})
+    script = tmp_path / "ddp.py"; script.write_text(DDP_SCRIPT)
+    overrides = {k: v for k, v in _flat(cfg.to_dict()).items()}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+                        json.dumps(overrides), str(tmp_path / "summary")], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = [json.loads((tmp_path / f"summary-{i}.json").read_text()) for i in range(2)]
+    assert a["step"] == b["step"] == 4
+    assert a["weights"] == b["weights"] and a["bounds"] == b["bounds"] and a["bounds"][0] != cfg.negatives.neg_lower_init
+    files = sorted(p.name for p in (tmp_path / "ddp").iterdir())
+    assert files == ["checkpoint.pt", "config.json", "log.jsonl", "run-info-000000.json"]      # rank 0 alone writes
+    steps = [r["step"] for r in read_log(tmp_path / "ddp", "train")]
+    assert steps == [1, 2, 3, 4]
+    assert json.loads((tmp_path / "ddp/run-info-000000.json").read_text())["world"] == 2
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict): out.update(_flat(v, f"{prefix}{k}."))
+        else: out[f"{prefix}{k}"] = v
+    return out
+
+
+def test_trains_on_a_folder_of_mp4_videos_and_evaluates_the_checkpoint(tiny, tmp_path):
+    av = pytest.importorskip("av")
+    videos = tmp_path / "videos"; videos.mkdir()
+    rng = np.random.default_rng(0)
+    for n in range(3):
+        base = rng.integers(0, 256, (40, 72, 3), dtype=np.uint8)
+        with av.open(str(videos / f"clip{n}.mp4"), "w") as c:
+            s = c.add_stream("mpeg4", rate=10); s.width, s.height, s.pix_fmt = 64, 32, "yuv420p"
+            for t in range(8):                                                      # a texture panning right
+                img = np.ascontiguousarray(base[4:36, t:t + 64])
+                for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")): c.mux(pkt)
+            for pkt in s.encode(): c.mux(pkt)
+    cfg = small(tiny, tmp_path / "mp4run", **{"train.data": str(videos), "train.probe": "", "train.crop": 32, "train.steps": 3})
+    assert main(cfg, progress=False)["step"] == 3
+    r = subprocess.run(["corrmine-eval", "davis", "--encoder", str(tmp_path / "mp4run/checkpoint.pt"), "--data", str(tiny / "DAVIS"),
+                        "--out", str(tmp_path / "pred"), "device=cpu"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "J&F-Mean" in r.stdout and (tmp_path / "pred/davis_results-val.json").is_file()
