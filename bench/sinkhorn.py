@@ -13,8 +13,6 @@ without a batched solver does; corrmine solves the batch at once, in the log dom
 - 30 iterations at eps = 0.01, where the scaling-domain solver underflows.
 """
 import argparse
-import statistics
-import time
 import warnings
 
 import numpy as np
@@ -26,18 +24,7 @@ from corrmine.core import get_device, run_info, write_json
 from corrmine.sinkhorn import sinkhorn
 from corrmine.toy import toy_pair
 
-
-def timed(fn, device, repeat):
-    "Median wall time of `fn()` over `repeat` runs after one warm-up, and its last result."
-    out = fn()
-    times = []
-    for _ in range(repeat):
-        if device.type == "cuda": torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = fn()
-        if device.type == "cuda": torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+from timing import timed
 
 
 def main():

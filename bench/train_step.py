@@ -11,8 +11,6 @@ should cost little next to the network. The clips come from the embedded benchma
 the crop.
 """
 import argparse
-import statistics
-import time
 
 import torch
 
@@ -25,18 +23,7 @@ from corrmine.negatives import Curriculum, semi_hard_negatives, spread_moments
 from corrmine.selection import select_positives
 from corrmine.train import preset
 
-
-def timed(fn, device, repeat):
-    "Median wall time of `fn()` over `repeat` runs after one warm-up, and its last result."
-    out = fn()
-    times = []
-    for _ in range(repeat):
-        if device.type == "cuda": torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = fn()
-        if device.type == "cuda": torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+from timing import timed
 
 
 def main():

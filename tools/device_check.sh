@@ -37,3 +37,10 @@ if python3 -c "import ot" 2>/dev/null; then
 else
   echo "POT is not importable here: bench/sinkhorn.py skipped (carry POT's wheel, see the device tool's README)"
 fi
+# a training step at the paper's clip shape on CUDA: the mining's share, next to the network's (needs the benchmark's
+# training videos: corrmine-synth --preset bench --out data/bench, or any folder of videos through --data)
+if [ -d data/bench/YTVOS/train/JPEGImages ]; then
+  python3 bench/train_step.py --device cuda --batch 24 --out "$out/train-step-cuda.json" 2>&1 | tee "$out/train-step-cuda.txt"
+else
+  echo "data/bench is missing: bench/train_step.py skipped"
+fi
