@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from .core import Config
-from .negatives import positive_spread, semi_hard_negatives, spread_moments
+from .negatives import moments, positive_spread, semi_hard_negatives
 from .selection import select_positives
 
 # %% auto #0
@@ -47,7 +47,8 @@ def cltc_loss(aff: Tensor, # [B, K, N, N] affinity of each clip's target to its 
         pos = select_positives(a, hw, dts, cfg.mining) if finite else torch.zeros_like(a, dtype=torch.bool)
         lower, upper = bounds
         neg = semi_hard_negatives(a, pos, lower, upper)
-        mom = spread_moments(a, pos, hw, cfg.negatives, cfg.loss.tau)
+        spatial = positive_spread(a, pos, hw, cfg.loss.tau)                    # [P] computed once: logged, and read by 'spatial'
+        mom = moments(a[pos] if cfg.negatives.spread == "similarity" else spatial)
     loss, _ = info_nce(aff, pos, neg, cfg.loss.tau)
     if not finite: loss = loss * float("nan")                               # non-finite features: the trainer skips the step
     n_anchor, has = pos.shape[:-1].numel(), pos.any(-1)
@@ -56,5 +57,5 @@ def cltc_loss(aff: Tensor, # [B, K, N, N] affinity of each clip's target to its 
                  neg_per_anchor=(neg.sum(-1).float()[has].mean().item() if has.any() else 0.0),
                  neg_lower=lower, neg_upper=upper,
                  sim_var=a[pos].double().var().item() if int(pos.sum()) > 1 else float("nan"),
-                 spatial_spread=positive_spread(a, pos, hw, cfg.loss.tau).mean().item() if pos.any() else float("nan"))
+                 spatial_spread=spatial.mean().item() if pos.any() else float("nan"))
     return loss, stats, mom
