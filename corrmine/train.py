@@ -14,10 +14,8 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from .affinity import affinity, clip_affinity
@@ -38,7 +36,7 @@ __all__ = ['PRESETS', 'preset', 'setup_distributed', 'ClipStream', 'lr_factor', 
 
 # %% ../nbs/21_train.ipynb #dd35a318
 PRESETS = {
-    # the embedded benchmark on 2 CPU cores, about 15 minutes; every [D] below was measured on it (see the notebook)
+    # the embedded benchmark on 2 CPU cores, about 17 minutes; the notebook says which settings were measured and which only fit the time
     "synthetic-cpu": {
         "device": "cpu",
         "model.head": "linear",
