@@ -352,7 +352,7 @@ def write_json(path: str | os.PathLike, obj) -> Path:
 
 # %% ../nbs/00_core.ipynb #b139e8cf
 def run_info(device: torch.device | str | None = None) -> dict:
-    "Provenance of a result: git commit and dirty flag, versions, CPU/GPU and the time, as a JSON-ready dict."
+    "Provenance of a result: git commit, the changed tracked files outside `results/`, versions, CPU/GPU and the time, as a JSON-ready dict."
     import datetime, importlib, platform, subprocess
     def git(*args):
         try: return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
@@ -360,7 +360,9 @@ def run_info(device: torch.device | str | None = None) -> dict:
         except (OSError, subprocess.SubprocessError): return None
     dev = torch.device(device) if device is not None else None
     gpu = torch.cuda.get_device_name(dev) if dev is not None and dev.type == "cuda" else None
-    return dict(commit=git("rev-parse", "HEAD"), dirty=bool(git("status", "--porcelain", "--untracked-files=no")),
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)results")
+    changed = sorted(line.split(None, 1)[1] for line in status.splitlines()) if status else []
+    return dict(commit=git("rev-parse", "HEAD"), dirty=bool(changed), changed=changed,
                 time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 python=platform.python_version(), torch=torch.__version__, numpy=np.__version__,
                 platform=platform.platform(), cpu=platform.processor() or platform.machine(), cpus=os.cpu_count(),
