@@ -1,30 +1,52 @@
 #!/usr/bin/env bash
-# Regenerates everything under results/ from the notebooks. Sets up .venv on the first run.
+# Regenerates everything under results/. Sets up .venv on the first run.
 #
-# Today:
-# 1. generates the embedded benchmark (corrmine-synth --preset bench) into data/bench, or keeps it when
-#    it is already there with the same configuration (about a minute on 2 cores);
-# 2. executes every method notebook with papermill (executed copies go to results/notebooks/, which is
-#    not tracked) and writes their figures to results/figures/, with the provenance of the run in
-#    results/figures/run-info.json;
-# 3. runs the experiment notebooks in nbs/experiments/: today the baselines of the embedded benchmark
-#    (copy frame 0, raw colour, random ResNet-18 over 3 seeds with its BatchNorm statistics untouched and
-#    re-estimated, ImageNet when cached, the ground-truth oracle) on the DAVIS, JHMDB and VIP tasks and on
-#    matching accuracy, into results/baselines/.
+#   bash reproduce.sh                       # the synthetic profile: the embedded benchmark on this machine's CPU (or GPU)
+#   bash reproduce.sh --dry-run             # what would run, what is already done, and how long the rest should take
+#   bash reproduce.sh --only 3              # only the runs behind Table 3
+#   bash reproduce.sh --profile paper --data-root /data    # real DAVIS, JHMDB, VIP and YouTube-VOS, on GPUs
+#
+# 1. generates the embedded benchmark (corrmine-synth --preset bench) into data/bench, or keeps it when it is
+#    already there with the same configuration (about a minute on 2 cores);
+# 2. executes every method notebook with papermill (executed copies go to results/notebooks/, which is not
+#    tracked) and writes their figures to results/figures/, with the provenance of the run in
+#    results/figures/run-info.json (skipped with --only);
+# 3. runs corrmine-reproduce: every experiment of the profile (the parameterized notebooks of nbs/experiments:
+#    the baselines, training and evaluation, the precision of the mining), each writing one JSON record under
+#    results/records/<profile>/, then Tables 1-5 under results/tables/<profile>/. A finished run is not redone,
+#    a failed one runs again; extra arguments go to corrmine-reproduce (see corrmine-reproduce --help).
 set -euo pipefail
 cd "$(dirname "$0")"
 source tools/env.sh
 
-echo "[corrmine] the embedded benchmark (data/bench)"
-corrmine-synth --preset bench --out data/bench --replace
+profile=synthetic; only=""; dry=0
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[i]}" in
+        --profile) profile="${args[i+1]:-}";;
+        --profile=*) profile="${args[i]#*=}";;
+        --only) only="${args[i+1]:-}";;
+        --only=*) only="${args[i]#*=}";;
+        --dry-run) dry=1;;
+    esac
+done
+if [ "$dry" = 1 ]; then exec corrmine-reproduce "$@"; fi
 
-figs="$PWD/results/figures"
-mkdir -p results/notebooks "$figs"
-nbs=(nbs/[0-9]*.ipynb)
-echo "[corrmine] executing ${#nbs[@]} method notebooks with papermill"
-python tools/run_nbs.py --out-dir results/notebooks --fig-dir "$figs" "${nbs[@]}"
-echo "[corrmine] experiments: the baselines of the embedded benchmark (results/baselines)"
-python tools/run_nbs.py --out-dir results/notebooks/experiments nbs/experiments/baselines.ipynb
-python -c 'from corrmine.core import run_info, write_json
+if [ "$profile" = synthetic ]; then
+    echo "[corrmine] the embedded benchmark (data/bench)"
+    corrmine-synth --preset bench --out data/bench --replace
+fi
+
+if [ -z "$only" ]; then
+    figs="$PWD/results/figures"
+    mkdir -p results/notebooks "$figs"
+    nbs=(nbs/[0-9]*.ipynb)
+    echo "[corrmine] executing ${#nbs[@]} method notebooks with papermill"
+    python tools/run_nbs.py --out-dir results/notebooks --fig-dir "$figs" "${nbs[@]}"
+    python -c 'from corrmine.core import run_info, write_json
 write_json("results/figures/run-info.json", dict(run_info("cpu"), what="figures of the method notebooks, by reproduce.sh"))'
-echo "[corrmine] done: $(ls "$figs"/*.png | wc -l) figures in results/figures/"
+    echo "[corrmine] $(ls "$figs"/*.png | wc -l) figures in results/figures/"
+fi
+
+echo "[corrmine] experiments and tables ($profile profile)"
+corrmine-reproduce "$@"

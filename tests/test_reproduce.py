@@ -1,0 +1,52 @@
+"""The reproduction end to end on a tiny benchmark: corrmine-reproduce executes the experiment notebooks with papermill,
+each writes its record, the tables are built from the records, a second call runs nothing, and a lost record runs again."""
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from corrmine.reproduce import main
+from corrmine.synth import PRESETS, generate
+
+ROOT = Path(__file__).parents[1]
+SMALL = ["device=cpu", "train.crop=48", "train.batch_size=2", "train.n_refs=2", "train.frame_gaps=(1,2)", "train.steps=3",
+         "train.warmup_steps=1", "train.workers=0", "train.log_every=1", "train.probe_every=0", "train.val_every=0",
+         "train.ckpt_every=2", "mining.ot_iters=10"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    cfg = dataclasses.replace(PRESETS["tiny"], height=64, width=96, frames=8, train_videos=4, val_videos=2, probe_videos=2)
+    return generate(cfg, tmp_path_factory.mktemp("bench") / "tiny", progress=False)
+
+
+def test_runs_write_records_and_tables_and_resume(tiny, tmp_path, capsys):
+    args = ["--data-root", str(tiny), "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"),
+            "--repo", str(ROOT), "--only", "3", "--seeds", "0", "--ablation-steps", "2", *SMALL]
+    main(args)
+    records = tmp_path / "results" / "records" / "synthetic"
+    names = sorted(p.stem for p in records.glob("*.json"))
+    assert names == ["main-s0", "mining-fb+ot+tc-s0", "mining-fb+tc-s0", "mining-fb-s0", "mining-none-s0", "mining-precision"]
+    main_rec = json.loads((records / "main-s0.json").read_text())
+    assert main_rec["steps"] == 3 and main_rec["seed"] == 0 and main_rec["config"]["train"]["crop"] == 48
+    assert set(main_rec["metrics"]) == {"match", "davis", "jhmdb", "vip"} and main_rec["run"]["commit"]
+    none = json.loads((records / "mining-none-s0.json").read_text())
+    assert none["steps"] == 2 and none["config"]["mining"]["mining"] == "none"
+    prec = json.loads((records / "mining-precision.json").read_text())["metrics"]
+    assert set(prec) == {"none", "fb", "ot", "tc", "fb+ot", "fb+tc", "ot+tc", "fb+ot+tc"}
+    assert 0 <= prec["fb"]["trained"]["s0"]["precision"] <= 1 and prec["fb"]["random"]["s0"]["share"] > 0
+    table3 = (tmp_path / "results" / "tables" / "synthetic" / "table3.md").read_text()
+    assert "| ot+tc |" in table3 and "not trained" in table3 and "too few seeds" in table3
+    capsys.readouterr()
+
+    main(args)                                                          # everything is done: nothing runs
+    assert "6 of 6 runs done; 0 to run" in capsys.readouterr().out
+    (records / "mining-fb-s0.json").unlink()                            # a lost record: that run, and only it, runs again
+    main(args)
+    assert "5 of 6 runs done; 1 to run" in capsys.readouterr().out and (records / "mining-fb-s0.json").exists()
+
+
+def test_the_paper_profile_names_what_is_missing(tmp_path):
+    with pytest.raises(SystemExit, match="DAVIS-2017 trainval"):
+        main(["--profile", "paper", "--data-root", str(tmp_path), "--results", str(tmp_path / "r")])
