@@ -21,7 +21,7 @@ from .core import run_info, write_json
 __all__ = ['REPORTED_SOURCE', 'REPORTED', 'MINING_COMBOS', 'MINING_TRAINED', 'NEGATIVES', 'SENSITIVITY', 'EVAL_TEMPERATURES',
            'MINUTES', 'TABLES', 'MATCH_COLS', 'Run', 'plan', 'select', 'record_path', 'is_done', 'ProfileUnavailable',
            'check_profile', 'execute', 'load_records', 'seeds_of', 'summarise', 'cell', 'metric', 'gain', 'write_table',
-           'build_tables', 'main']
+           'build_tables', 'build_figures', 'main']
 
 # %% ../nbs/22_reproduce.ipynb #2573cab5
 REPORTED_SOURCE = ("[S] published numbers as later papers quote them: DAVIS-2017 val, JHMDB split 1, VIP val; "
@@ -349,6 +349,64 @@ def build_tables(records: str | os.PathLike, # the records folder of one profile
         written.append(write_table(out, "table5", "Table 5: sensitivity", cap, ["setting", "value", *head], rows))
     return written
 
+# %% ../nbs/22_reproduce.ipynb #1a6f87b5
+def build_figures(records: str | os.PathLike, # the records folder of one profile
+                  out: str | os.PathLike, # where the figures go (beside the tables)
+                  baseline_preds: str | os.PathLike | None = None, # the baselines' DAVIS predictions (random-s0/ ...), if any
+                 ) -> list[Path]:
+    "The pictures beside the tables: the mining ablation as bars, the curriculum over training, and propagated masks."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from corrmine.viz import savefig
+    recs, written = load_records(records), []
+    prec = recs.get("mining-precision", {}).get("metrics", {})
+    if prec:                                                          # Table 3 as bars: precision and share per combination
+        fig, axs = plt.subplots(1, 2, figsize=(9, 3))
+        x = np.arange(len(MINING_COMBOS))
+        for j, (m, ax) in enumerate(zip(("precision", "share"), axs)):
+            for i, kind in enumerate(("random", "trained")):
+                s = [summarise([v.get(m) for v in prec.get(c, {}).get(kind, {}).values()]) for c in MINING_COMBOS]
+                ax.bar(x + (i - 0.5) * 0.4, [z["mean"] for z in s], 0.4, label=f"{kind} encoder",
+                       yerr=[[z["mean"] - z.get("low", z["mean"]) for z in s], [z.get("high", z["mean"]) - z["mean"] for z in s]])
+            ax.set_xticks(x, MINING_COMBOS, rotation=30, fontsize=8); ax.set_ylim(0, 1)
+            ax.set_title({"precision": "precision of the positives (within 1 cell)", "share": "share of anchors with a positive"}[m], fontsize=9)
+        axs[0].legend(fontsize=8)
+        written.append(savefig(fig, out, "table3-mining")); plt.close(fig)
+    main = seeds_of(recs, "main")
+    logs = {r["name"]: [json.loads(l) for l in (Path(r["params"]["run_dir"]) / "log.jsonl").read_text().splitlines() if l.strip()]
+            for r in main if (Path(r["params"]["run_dir"]) / "log.jsonl").is_file()}
+    if logs:                                                          # the curriculum and the positives over training
+        fig, axs = plt.subplots(1, 3, figsize=(11, 3))
+        for name, log in logs.items():
+            tr = sorted((l for l in log if l["kind"] == "train"), key=lambda l: l["step"])
+            pr = sorted((l for l in log if l["kind"] == "probe"), key=lambda l: l["step"])
+            axs[0].plot([l["step"] for l in tr], [l["neg_lower"] for l in tr], label=name)
+            axs[1].plot([l["step"] for l in tr], [l["pos_frac"] for l in tr], label=name)
+            axs[2].plot([l["step"] for l in pr], [l["precision"] for l in pr], marker=".", label=name)
+        for ax, t in zip(axs, ["the curriculum's lower bound", "share of anchors with a positive", "precision of the positives (probe)"]):
+            ax.set_title(t, fontsize=9); ax.set_xlabel("step", fontsize=8)
+        axs[0].legend(fontsize=7)
+        written.append(savefig(fig, out, "curriculum")); plt.close(fig)
+    davis = [(r, Path(r["params"]["run_dir"]) / "eval" / r["name"] / "davis") for r in main[:1]]
+    if davis and davis[0][1].is_dir():                                # propagated masks: truth, random init, trained
+        from corrmine.datasets import DavisDataset
+        from corrmine.evaluate import blend
+        from corrmine.formats import read_index_png
+        r, pred = davis[0]
+        seq = DavisDataset(Path(r["data"]) / "DAVIS")[0]
+        ts = [0, len(seq) // 3, 2 * len(seq) // 3, len(seq) - 1]
+        rows = [("ground truth", None)] + ([("random init", Path(baseline_preds) / "random-s0")] if baseline_preds and
+                                           (Path(baseline_preds) / "random-s0").is_dir() else []) + [(f"trained ({r['name']})", pred)]
+        fig, axs = plt.subplots(len(rows), len(ts), figsize=(2.4 * len(ts), 1.6 * len(rows)), squeeze=False)
+        for i, (label, folder) in enumerate(rows):
+            for j, t in enumerate(ts):
+                m = seq.mask(t) if folder is None else read_index_png(folder / seq.name / f"{seq.frames[t].stem}.png")
+                axs[i, j].imshow(blend(seq.frame(t), m)); axs[i, j].set_xticks([]); axs[i, j].set_yticks([])
+                if j == 0: axs[i, j].set_ylabel(label, fontsize=8)
+                if i == 0: axs[i, j].set_title(f"frame {t}", fontsize=8)
+        written.append(savefig(fig, out, "masks")); plt.close(fig)
+    return written
+
 # %% ../nbs/22_reproduce.ipynb #ebda2e1d
 def main(argv: list[str] | None = None) -> None:
     "The `corrmine-reproduce` command: run what is missing of a profile, then build its tables."
@@ -395,5 +453,7 @@ def main(argv: list[str] | None = None) -> None:
             failed.append(r); print(f"[corrmine] {r.name} failed after {(time.time() - t0) / 60:.1f} min: {e}", file=sys.stderr)
     tables = build_tables(records, Path(a.results) / "tables" / a.profile,
                           Path(a.results) / "baselines" / "baselines.json" if a.profile == "synthetic" else None, a.only)
+    tables += build_figures(records, Path(a.results) / "tables" / a.profile,
+                            Path(a.repo) / "data" / "predictions" / "davis" if a.profile == "synthetic" else None)
     for t in tables: print(f"[corrmine] {t}")
     if failed: raise SystemExit(f"{len(failed)} run(s) failed: {', '.join(r.name for r in failed)}; run the command again to retry them")
