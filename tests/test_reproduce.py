@@ -50,3 +50,16 @@ def test_runs_write_records_and_tables_and_resume(tiny, tmp_path, capsys):
 def test_the_paper_profile_names_what_is_missing(tmp_path):
     with pytest.raises(SystemExit, match="DAVIS-2017 trainval"):
         main(["--profile", "paper", "--data-root", str(tmp_path), "--results", str(tmp_path / "r")])
+
+
+def test_the_experiment_notebook_trains_under_torchrun(tiny, tmp_path):
+    "With nproc > 1 the notebook hands training to corrmine-train under torchrun (gloo on the CPU), then evaluates."
+    import papermill
+    nb = ROOT / "nbs" / "experiments" / "train_eval.ipynb"
+    from corrmine.core import parse_cli
+    papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), cwd=str(nb.parent), kernel_name="python3", progress_bar=False,
+                               parameters=dict(repo_root=str(ROOT), data_root=str(tiny), run_dir=str(tmp_path / "run"), label="ddp",
+                                               train_overrides={**parse_cli(SMALL), "train.steps": 2}, tasks=["match"], nproc=2,
+                                               record=str(tmp_path / "ddp.json"), run_params={"x": 1}))
+    rec = json.loads((tmp_path / "ddp.json").read_text())
+    assert rec["processes"] == 2 and rec["steps"] == 2 and rec["params"] == {"x": 1} and 0 <= rec["metrics"]["match"]["gap 1"] <= 1
