@@ -18,10 +18,10 @@ import numpy as np
 from .core import run_info, write_json
 
 # %% auto #0
-__all__ = ['REPORTED_SOURCE', 'REPORTED', 'MINING_COMBOS', 'MINING_TRAINED', 'NEGATIVES', 'SENSITIVITY', 'EVAL_TEMPERATURES',
-           'MINUTES', 'TABLES', 'MATCH_COLS', 'Run', 'plan', 'select', 'record_path', 'is_done', 'ProfileUnavailable',
-           'check_profile', 'execute', 'load_records', 'seeds_of', 'summarise', 'cell', 'metric', 'gain', 'write_table',
-           'build_tables', 'build_figures', 'main']
+__all__ = ['REPORTED_SOURCE', 'REPORTED', 'MINING_COMBOS', 'MINING_TRAINED', 'NEGATIVES', 'SENSITIVITY', 'PLAIN',
+           'EVAL_TEMPERATURES', 'MINUTES', 'TABLES', 'MATCH_COLS', 'Run', 'plan', 'select', 'record_path', 'is_done',
+           'ProfileUnavailable', 'check_profile', 'execute', 'load_records', 'seeds_of', 'summarise', 'cell', 'metric',
+           'gain', 'write_table', 'build_tables', 'build_figures', 'main']
 
 # %% ../nbs/22_reproduce.ipynb #2573cab5
 REPORTED_SOURCE = ("[S] published numbers as later papers quote them: DAVIS-2017 val, JHMDB split 1, VIP val; "
@@ -51,6 +51,7 @@ SENSITIVITY = { # Table 5: each setting moved down and up from the preset's valu
     "mining.ot_eps": (0.0025, 0.01), "mining.ot_thresh": (0.3, 0.7), "mining.radii": ((1, 1, 2, 3, 3), (3, 3, 5, 7, 7)),
     "negatives.neg_upper": (0.8, 0.95), "loss.tau": (0.05, 0.2),
 }
+PLAIN = {"mining.mining": "none", "negatives.curriculum": "none"}   # plain contrastive: argmax positives, all negatives
 EVAL_TEMPERATURES = (0.02, 0.1)  # and the default 0.05: evaluation only, on the main runs' encoders
 
 # Minutes on 2 CPU cores (x86_64), measured on the embedded benchmark with the synthetic-cpu preset
@@ -111,6 +112,7 @@ def plan(profile: str = "synthetic", # 'synthetic' (the embedded benchmark, CPU)
     for combo in MINING_TRAINED:
         tables = ("3", "4", "5") if combo == "fb+ot+tc" else ("3",)   # the full mining is the reference of Tables 4 and 5
         runs += [_train_run(f"mining-{combo}-s{s}", tables, preset, s, {"mining.mining": combo}, short, abl, data_root, runs_dir, common=overrides) for s in seeds]
+    runs += [_train_run(f"plain-s{s}", ("1", "3"), preset, s, PLAIN, short, abl, data_root, runs_dir, common=overrides) for s in seeds]
     for label, ov in NEGATIVES.items():
         if not ov: continue                                  # the dynamic curriculum is mining-fb+ot+tc
         key = label.replace(" ", "-")
@@ -254,6 +256,14 @@ def _baseline_rows(base: dict | None, task: str, cols, keys) -> list[list[str]]:
         rows.append([names[key], "-", *[cell(summarise([get(t, k, m) for k in group])) for t, m in cols]])
     return rows
 
+def _short_rows(recs: dict, cols) -> list[list[str]]:
+    "Plain contrastive and the full method trained as long as each other (the ablations' length), where they differ from the main runs."
+    rows = []
+    for prefix, label in [("plain", "plain contrastive (argmax positives, all negatives)"), ("mining-fb+ot+tc", "the full method, as long")]:
+        rs = seeds_of(recs, prefix)
+        if rs and _steps(rs) != _steps(seeds_of(recs, "main")): rows.append([label, _steps(rs), *_row(rs, cols)])
+    return rows
+
 # %% ../nbs/22_reproduce.ipynb #f4204a8f
 def build_tables(records: str | os.PathLike, # the records folder of one profile
                  out: str | os.PathLike, # where the tables go
@@ -273,6 +283,11 @@ def build_tables(records: str | os.PathLike, # the records folder of one profile
         where.append("On the embedded benchmark, J&F is an indirect measure: the matching accuracy columns (`corrmine-eval match`, "
                      "within one cell of the true position, at a gap of 4 frames and from every frame to frame 0) measure the "
                      "correspondence that training learns directly.")
+    ev = main[0].get("eval", {}).get("eval") if main else None
+    if ev: where.append(f"Our rows propagate labels from frame 0 and the {ev['context']} most recent frames, over the {ev['topk']} "
+                        f"nearest neighbours at temperature {ev['temperature']}, within {ev['radius']:g} cells for the recent frames "
+                        "(the CRW protocol); each published row used its own paper's protocol, which may differ in these "
+                        "settings and in resolution (MAST's features have stride 4, TimeCycle's network is a ResNet-50).")
     reported_note = [f"Published rows ({REPORTED_SOURCE}) are in their own table below ours and are never mixed with them."]
     if synthetic:
         reported_note.append("They were measured on real DAVIS-2017, JHMDB and VIP after hundreds of GPU epochs; ours on the "
@@ -284,6 +299,7 @@ def build_tables(records: str | os.PathLike, # the records folder of one profile
         cols = [("davis", k) for k in ("J&F-Mean", "J-Mean", "J-Recall", "F-Mean", "F-Recall")] + (MATCH_COLS if synthetic else [])
         rows = _baseline_rows(base, "davis", cols, ["copy", "colour", "random", "random-bn", "imagenet", "oracle"])
         if main: rows.append([trained, _steps(main), *_row(main, cols)])
+        rows += _short_rows(recs, cols)
         rep = [[r["method"], r["data"], *[f"{r[k]:.1f}" if k in r else "" for _, k in cols[:5]]] for r in REPORTED]
         written.append(write_table(out, "table1", "Table 1: DAVIS-2017 video object segmentation", where + reported_note,
                                    ["encoder", "steps", *[k for _, k in cols]], rows))
@@ -293,6 +309,7 @@ def build_tables(records: str | os.PathLike, # the records folder of one profile
         cols = [("jhmdb", "PCK@0.1"), ("jhmdb", "PCK@0.2"), ("vip", "mIoU")]
         rows = _baseline_rows(base, "jhmdb", cols, ["copy", "colour", "random", "random-bn", "imagenet"])
         if main: rows.append([trained, _steps(main), *_row(main, cols)])
+        rows += _short_rows(recs, cols)
         rep = [[r["method"], r["data"], *[f"{r[k]:.1f}" if k in r else "" for _, k in cols]] for r in REPORTED]
         written.append(write_table(out, "table2", "Table 2: pose propagation (JHMDB) and part propagation (VIP)", where + reported_note,
                                    ["encoder", "steps", *[k for _, k in cols]], rows))
@@ -311,6 +328,9 @@ def build_tables(records: str | os.PathLike, # the records folder of one profile
             g = "reference" if combo == "none" else gain(summarise([metric(r, *cols[-1]) for r in rs]), summarise([metric(r, *cols[-1]) for r in ref]))
             if not rs: g = "not trained"
             rows.append([combo, *p, _steps(rs), *_row(rs, cols), g])
+        plain = seeds_of(recs, "plain")
+        rows.append(["none, all negatives (plain contrastive)", "", "", "", "", _steps(plain), *_row(plain, cols),
+                     gain(summarise([metric(r, *cols[-1]) for r in plain]), summarise([metric(r, *cols[-1]) for r in ref]))])
         cap = where + ["Precision: the share of mined positives within one cell of their true match, on the probe videos (held out "
                        "from training and from evaluation), at the training gaps; share: the share of anchors that get a positive. "
                        "Both are measured on fixed encoders (the random networks and the trained main runs), with no retraining. "
