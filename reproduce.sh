@@ -31,6 +31,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     esac
 done
 if [ "$dry" = 1 ]; then exec corrmine-reproduce "$@"; fi
+corrmine-reproduce "$@" --check        # the paper profile refuses here, before anything runs, if its data or GPUs are missing
 
 if [ "$profile" = synthetic ]; then
     echo "[corrmine] the embedded benchmark (data/bench)"

@@ -435,6 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-root", help="synthetic: the benchmark (default data/bench); paper: the folder holding DAVIS/, JHMDB/, VIP_Fine/ and YTVOS/")
     p.add_argument("--only", choices=sorted(TABLES), help="only the runs that feed this table")
     p.add_argument("--dry-run", action="store_true", help="list what would run and how long that should take, and stop")
+    p.add_argument("--check", action="store_true", help="only check that the profile's data and hardware are here (exit status 1 if not)")
     p.add_argument("--results", default="results", help="records, tables and executed notebooks go under this folder")
     p.add_argument("--runs", default="runs/reproduce", help="training run folders (untracked)")
     p.add_argument("--seeds", default="0,1,2", help="training seeds of the compared rows")
@@ -444,6 +445,10 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     if a.profile == "paper" and not a.data_root: p.error("--profile paper needs --data-root")
     data_root = a.data_root or "data/bench"
+    if a.check:
+        try: check_profile(a.profile, data_root)
+        except ProfileUnavailable as e: raise SystemExit(f"[corrmine] {e}")
+        return
     seeds = tuple(int(s) for s in a.seeds.split(","))
     from corrmine.core import parse_cli
     runs = select(plan(a.profile, data_root, seeds, a.ablation_steps, runs_dir=a.runs, results=a.results,
@@ -454,8 +459,9 @@ def main(argv: list[str] | None = None) -> None:
     for r in runs:
         print(f"  {'done' if r not in todo else 'todo'}  {r.name:<{width}}  tables {','.join(r.tables):<8} ~{r.minutes:5.1f} min")
     hours = sum(r.minutes for r in todo) / 60
-    print(f"[corrmine] {a.profile}: {len(runs) - len(todo)} of {len(runs)} runs done; {len(todo)} to run, about {hours:.1f} h "
-          f"on 2 CPU cores{' (less on a GPU)' if a.profile == 'synthetic' else ''}")
+    cost = (f"about {hours:.1f} h on 2 CPU cores (less on a GPU)" if a.profile == "synthetic" else
+            "each training run is the paper preset's 115k steps on GPUs (no estimate: it depends on the GPUs)")
+    print(f"[corrmine] {a.profile}: {len(runs) - len(todo)} of {len(runs)} runs done; {len(todo)} to run, {cost}")
     try: check_profile(a.profile, data_root)
     except ProfileUnavailable as e:
         if a.dry_run: print(f"[corrmine] it would refuse to start: {e}"); return
