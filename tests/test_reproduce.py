@@ -63,3 +63,26 @@ def test_the_experiment_notebook_trains_under_torchrun(tiny, tmp_path):
                                                record=str(tmp_path / "ddp.json"), run_params={"x": 1}))
     rec = json.loads((tmp_path / "ddp.json").read_text())
     assert rec["processes"] == 2 and rec["steps"] == 2 and rec["params"] == {"x": 1} and 0 <= rec["metrics"]["match"]["gap 1"] <= 1
+
+
+def test_a_rerun_writes_the_same_numbers(tiny, tmp_path):
+    """Determinism of the evaluation: a second run, which reads its resized frames from the cache the first one wrote,
+    and runs on another number of threads, gives the same metrics to the last digit, raw colour (3-d features, full of
+    near-ties in the top-k) included."""
+    import torch
+    from corrmine.core import Config
+    from corrmine.encoder import load_encoder
+    from corrmine.tasks import evaluate
+    cfg = Config().override({"jhmdb.size": (48, 64), "vip.size": (48, 64), "device": "cpu"})
+    threads = torch.get_num_threads()
+    out = {}
+    try:
+        for i, n in enumerate([threads, 1]):
+            torch.set_num_threads(n)
+            out[i] = {(enc, t): evaluate(load_encoder(enc, cfg.model, 0), t, root, tmp_path / f"{enc}-{t}-{i}", cfg, progress=False,
+                                         cache=tmp_path / "cache")
+                      for enc in ("colour", "random") for t, root in [("jhmdb", tiny / "JHMDB"), ("vip", tiny / "VIP_Fine"),
+                                                                       ("davis", tiny / "DAVIS")]}
+    finally: torch.set_num_threads(threads)
+    assert any((tmp_path / "cache" / "resized").iterdir())
+    assert out[0] == out[1]
