@@ -54,8 +54,9 @@ SENSITIVITY = { # Table 5: each setting moved down and up from the preset's valu
 PLAIN = {"mining.mining": "none", "negatives.curriculum": "none"}   # plain contrastive: argmax positives, all negatives
 EVAL_TEMPERATURES = (0.02, 0.1)  # and the default 0.05: evaluation only, on the main runs' encoders
 
-# Minutes on 2 CPU cores (x86_64), measured on the embedded benchmark with the synthetic-cpu preset
-MINUTES = dict(step=0.72 / 60, start=0.5, match=0.2, davis=0.8, jhmdb=0.7, vip=0.8, baselines=16.5, precision=3.0)
+# Minutes on 2 CPU cores (x86_64), measured on the embedded benchmark with the synthetic-cpu preset: a step includes
+# its share of the probe measurements and validations; a main run took 18.7 min, an ablation run of 100 steps 2.2 min
+MINUTES = dict(step=0.85 / 60, start=0.2, match=0.2, davis=0.8, jhmdb=0.7, vip=0.8, baselines=18.5, precision=8.0)
 
 # %% ../nbs/22_reproduce.ipynb #cf99fd1d
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def plan(profile: str = "synthetic", # 'synthetic' (the embedded benchmark, CPU)
     if profile == "synthetic":
         runs.append(Run("mining-precision", "mining_precision.ipynb",
                         dict(data_root=data_root, seeds=list(seeds), checkpoints={f"s{s}": f"{runs_dir}/main-s{s}/checkpoint.pt" for s in seeds},
-                             combos=list(MINING_COMBOS)), ("3",), MINUTES["precision"], tuple(f"main-s{s}" for s in seeds)))
+                             combos=list(MINING_COMBOS), **({"overrides": overrides} if overrides else {})), ("3",), MINUTES["precision"], tuple(f"main-s{s}" for s in seeds)))
     for combo in MINING_TRAINED:
         tables = ("3", "4", "5") if combo == "fb+ot+tc" else ("3",)   # the full mining is the reference of Tables 4 and 5
         runs += [_train_run(f"mining-{combo}-s{s}", tables, preset, s, {"mining.mining": combo}, short, abl, data_root, runs_dir, common=overrides) for s in seeds]

@@ -27,7 +27,7 @@ def test_runs_write_records_and_tables_and_resume(tiny, tmp_path, capsys):
     main(args)
     records = tmp_path / "results" / "records" / "synthetic"
     names = sorted(p.stem for p in records.glob("*.json"))
-    assert names == ["main-s0", "mining-fb+ot+tc-s0", "mining-fb+tc-s0", "mining-fb-s0", "mining-none-s0", "mining-precision"]
+    assert names == ["main-s0", "mining-fb+ot+tc-s0", "mining-fb+tc-s0", "mining-fb-s0", "mining-none-s0", "mining-precision", "plain-s0"]
     main_rec = json.loads((records / "main-s0.json").read_text())
     assert main_rec["steps"] == 3 and main_rec["seed"] == 0 and main_rec["config"]["train"]["crop"] == 48
     assert set(main_rec["metrics"]) == {"match", "davis", "jhmdb", "vip"} and main_rec["run"]["commit"]
@@ -41,10 +41,10 @@ def test_runs_write_records_and_tables_and_resume(tiny, tmp_path, capsys):
     capsys.readouterr()
 
     main(args)                                                          # everything is done: nothing runs
-    assert "6 of 6 runs done; 0 to run" in capsys.readouterr().out
+    assert "7 of 7 runs done; 0 to run" in capsys.readouterr().out
     (records / "mining-fb-s0.json").unlink()                            # a lost record: that run, and only it, runs again
     main(args)
-    assert "5 of 6 runs done; 1 to run" in capsys.readouterr().out and (records / "mining-fb-s0.json").exists()
+    assert "6 of 7 runs done; 1 to run" in capsys.readouterr().out and (records / "mining-fb-s0.json").exists()
 
 
 def test_the_paper_profile_names_what_is_missing(tmp_path):
