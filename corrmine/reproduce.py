@@ -277,8 +277,9 @@ def build_tables(records: str | os.PathLike, # the records folder of one profile
     main = seeds_of(recs, "main")
     synthetic = any("match" in r.get("metrics", {}) for r in recs.values()) or base is not None
     info = next(iter(recs.values()), {}).get("run", {})
+    commits = ", ".join(sorted({str(r.get("run", {}).get("commit"))[:10] for r in recs.values()}))
     where = [f"Data: {next(iter(recs.values()), {}).get('data', 'n/a')}. Hardware: {info.get('cpus', '?')} CPU cores ({info.get('cpu', '?')}), "
-             f"GPU: {info.get('gpu') or 'none'}. Commit {str(info.get('commit'))[:10]}. Values are the mean over seeds and, "
+             f"GPU: {info.get('gpu') or 'none'}. Commits {commits} (each record names its own). Values are the mean over seeds and, "
              f"in brackets, the lowest and highest seed."]
     if synthetic:
         where.append("On the embedded benchmark, J&F is an indirect measure: the matching accuracy columns (`corrmine-eval match`, "
@@ -425,7 +426,7 @@ def build_figures(records: str | os.PathLike, # the records folder of one profil
                 axs[i, j].imshow(blend(seq.frame(t), m)); axs[i, j].set_xticks([]); axs[i, j].set_yticks([])
                 if j == 0: axs[i, j].set_ylabel(label, fontsize=8)
                 if i == 0: axs[i, j].set_title(f"frame {t}", fontsize=8)
-        written.append(savefig(fig, out, "masks")); plt.close(fig)
+        written.append(savefig(fig, out, "masks", dpi=60)); plt.close(fig)   # photographs: a light PNG
     return written
 
 # %% ../nbs/22_reproduce.ipynb #ebda2e1d
