@@ -417,8 +417,10 @@ def build_figures(records: str | os.PathLike, # the records folder of one profil
         r, pred = davis[0]
         seq = DavisDataset(Path(r["data"]) / "DAVIS")[0]
         ts = [0, len(seq) // 3, 2 * len(seq) // 3, len(seq) - 1]
-        rows = [("ground truth", None)] + ([("random init", Path(baseline_preds) / "random-s0")] if baseline_preds and
-                                           (Path(baseline_preds) / "random-s0").is_dir() else []) + [(f"trained ({r['name']})", pred)]
+        first = lambda folder: folder / seq.name / f"{seq.frames[0].stem}.png"
+        rand = Path(baseline_preds) / "random-s0" if baseline_preds else None
+        same = rand is not None and first(rand).is_file() and read_index_png(first(rand)).shape == seq.frame(0).shape[:2]
+        rows = [("ground truth", None)] + ([("random init", rand)] if same else []) + [(f"trained ({r['name']})", pred)]
         fig, axs = plt.subplots(len(rows), len(ts), figsize=(2.4 * len(ts), 1.6 * len(rows)), squeeze=False)
         for i, (label, folder) in enumerate(rows):
             for j, t in enumerate(ts):
