@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import run_info, write_json
+from .core import write_json
 
 # %% auto #0
 __all__ = ['REPORTED_SOURCE', 'REPORTED', 'MINING_COMBOS', 'MINING_TRAINED', 'NEGATIVES', 'SENSITIVITY', 'PLAIN',
@@ -192,7 +192,8 @@ def execute(run: Run, # the experiment
 # %% ../nbs/22_reproduce.ipynb #083615ee
 def load_records(records: str | os.PathLike) -> dict[str, dict]:
     "Every record in a folder, by run name."
-    return {json.loads(p.read_text())["name"]: json.loads(p.read_text()) for p in sorted(Path(records).glob("*.json"))}
+    recs = [json.loads(p.read_text()) for p in sorted(Path(records).glob("*.json"))]
+    return {r["name"]: r for r in recs}
 
 def seeds_of(recs: dict[str, dict], prefix: str) -> list[dict]:
     "The records of one row: `<prefix>-s<seed>`, one per seed."
@@ -205,7 +206,7 @@ def summarise(xs: list[float]) -> dict:
     return dict(mean=float(np.mean(xs)), spread=float(max(xs) - min(xs)), n=len(xs), low=min(xs), high=max(xs))
 
 def cell(s: dict, scale: float = 1.0) -> str:
-    "A table cell: `mean ± spread/2 (n)`, or the value alone for one seed, or n/a."
+    "A table cell: `mean [lowest, highest]` over seeds, or the value alone for one seed, or n/a."
     if s["n"] == 0: return "n/a"
     if s["n"] == 1: return f"{s['mean'] * scale:.3f}"
     return f"{s['mean'] * scale:.3f} [{s['low'] * scale:.3f}, {s['high'] * scale:.3f}]"
@@ -239,6 +240,10 @@ MATCH_COLS = [("match", "gap 4"), ("match", "to frame 0")]
 
 def _row(recs: list[dict], cols) -> list[str]:
     return [cell(summarise([metric(r, t, k) for r in recs])) for t, k in cols]
+
+def _versus(rows: list[dict], ref: list[dict], col) -> str:
+    "`gain` of one metric (task, key) between the records of two rows."
+    return gain(summarise([metric(r, *col) for r in rows]), summarise([metric(r, *col) for r in ref]))
 
 def _steps(recs: list[dict]) -> str:
     steps = sorted({r.get("steps") for r in recs if r.get("steps") is not None})
@@ -327,12 +332,12 @@ def build_tables(records: str | os.PathLike, # the records folder of one profile
             rs = seeds_of(recs, f"mining-{combo}")
             p = [cell(summarise([prec.get(combo, {}).get(enc, {}).get(s, {}).get(m) for s in prec.get(combo, {}).get(enc, {})]))
                  for enc in ("random", "trained") for m in ("precision", "share")]
-            g = "reference" if combo == "none" else gain(summarise([metric(r, *cols[-1]) for r in rs]), summarise([metric(r, *cols[-1]) for r in ref]))
+            g = "reference" if combo == "none" else _versus(rs, ref, cols[-1])
             if not rs: g = "not trained"
             rows.append([combo, *p, _steps(rs), *_row(rs, cols), g])
         plain = seeds_of(recs, "plain")
         rows.append(["none, all negatives (plain contrastive)", "", "", "", "", _steps(plain), *_row(plain, cols),
-                     gain(summarise([metric(r, *cols[-1]) for r in plain]), summarise([metric(r, *cols[-1]) for r in ref]))])
+                     _versus(plain, ref, cols[-1])])
         cap = where + ["Precision: the share of mined positives within one cell of their true match, on the probe videos (held out "
                        "from training and from evaluation), at the training gaps; share: the share of anchors that get a positive. "
                        "Both are measured on fixed encoders (the random networks and the trained main runs), with no retraining. "
@@ -347,7 +352,7 @@ def build_tables(records: str | os.PathLike, # the records folder of one profile
         for label, ov in NEGATIVES.items():
             rs = ref if not ov else seeds_of(recs, f"negatives-{label.replace(' ', '-')}")
             rows.append([label, json.dumps(ov) if ov else "(the preset)", _steps(rs), *_row(rs, cols),
-                         "reference" if not ov else gain(summarise([metric(r, *cols[-1]) for r in rs]), summarise([metric(r, *cols[-1]) for r in ref]))])
+                         "reference" if not ov else _versus(rs, ref, cols[-1])])
         cap = where + ["Every row mines positives with FB, OT and TC and differs only in its negatives. 'vs. reference' compares the "
                        "last column with the dynamic curriculum: a gain only where the difference of the means exceeds the spread."]
         written.append(write_table(out, "table4", "Table 4: negatives ablation", cap, ["negatives", "overrides", *head], rows))
@@ -359,7 +364,7 @@ def build_tables(records: str | os.PathLike, # the records folder of one profile
                 tag = f"{k.split('.')[-1]}={v}".replace(" ", "")
                 rs = seeds_of(recs, f"sens-{tag}")
                 rows.append([k, str(v), _steps(rs), *_row(rs, cols), "one seed: no gain is claimed" if len(rs) < 3 else
-                             gain(summarise([metric(r, *cols[-1]) for r in rs]), summarise([metric(r, *cols[-1]) for r in ref]))])
+                             _versus(rs, ref, cols[-1])])
         if ref: rows.insert(0, ["(the preset)", "", _steps(ref), *_row(ref, cols), "reference"])
         for t in EVAL_TEMPERATURES:
             rs = [r for n, r in sorted(recs.items()) if n.endswith(f"@temperature={t}")]
