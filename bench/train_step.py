@@ -32,10 +32,11 @@ def main():
     p.add_argument("--batch", type=int, default=2, help="clips per step (the paper: 12-24 over several GPUs)")
     p.add_argument("--data", default="data/bench/YTVOS/train/JPEGImages")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--solver", default="log", choices=("log", "scaling"), help="mining.ot_solver; the other one is timed too")
     p.add_argument("--out", help="write the numbers as JSON here")
     a = p.parse_args()
     dev = get_device(a.device)
-    cfg = preset("paper", {"device": str(dev), "train.data": a.data})
+    cfg = preset("paper", {"device": str(dev), "train.data": a.data, "mining.ot_solver": a.solver})
     t = cfg.train
     data = ClipDataset(t.data, t, seed=0)
     torch.manual_seed(0)
@@ -64,6 +65,9 @@ def main():
         neg = semi_hard_negatives(a_, pos, *cur.bounds())
         return pos, neg, spread_moments(a_, pos, hw, cfg.negatives, cfg.loss.tau)
     t_mine, (pos, neg, _) = timed(mine, dev, a.repeat)
+    cfg = cfg.override([f"mining.ot_solver={'scaling' if a.solver == 'log' else 'log'}"])
+    t_mine_other, _ = timed(mine, dev, a.repeat)                  # the same mining with the other Sinkhorn method
+    cfg = cfg.override([f"mining.ot_solver={a.solver}"])
 
     def loss_backward():
         opt.zero_grad(set_to_none=True)
@@ -82,9 +86,12 @@ def main():
     for name, v in parts.items(): print(f"  {name:18s} {v * 1000:9.1f} ms  {v / step:6.1%}")
     print(f"  {'step':18s} {step * 1000:9.1f} ms; mining / (forward + backward) = {t_mine / (t_fwd + t_bwd):.2f}; "
           f"{B / t_data:.1f} clips/s per data process")
+    other = "scaling" if cfg.mining.ot_solver == "log" else "log"
+    print(f"  mining with the {other} Sinkhorn method instead of {cfg.mining.ot_solver}: {t_mine_other * 1000:.1f} ms, "
+          f"{t_mine_other / (step - t_mine + t_mine_other):.1%} of the step, mining / (forward + backward) = {t_mine_other / (t_fwd + t_bwd):.2f}")
     if dev.type == "cuda": print(f"  peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
-    if a.out: write_json(a.out, dict(parts=parts, step=step, batch=B, frames=T, crop=t.crop, run=info,
-                                    mining_share=t_mine / step))
+    if a.out: write_json(a.out, dict(parts=parts, step=step, batch=B, frames=T, crop=t.crop, run=info, ot_solver=cfg.mining.ot_solver,
+                                    mining_share=t_mine / step, mining_other_solver={other: t_mine_other}))
 
 
 if __name__ == "__main__":

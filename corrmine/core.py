@@ -88,6 +88,7 @@ class MiningConfig(Section):
     ot_eps: float = opt(0.05, "[R][D]", "entropic regularisation of the transport problem")
     ot_iters: int = opt(30, "[R]", "maximum Sinkhorn iterations")
     ot_tol: float = opt(1e-3, "[D]", "early stop when the L1 row-marginal error of every problem is below this (0 disables)")
+    ot_solver: str = opt("log", "[D]", "Sinkhorn iterations: 'log' (log-sum-exp), or 'scaling' (matrix-vector products, stabilised; the same plan to float precision, several times faster)", ("log", "scaling"))
     ot_thresh: float = opt(0.5, "[R][D]", "a transported pair is confident when N * T_ij >= ot_thresh")
     radii: tuple[int, ...] = opt((2, 2, 3, 5, 5), "[R]", "temporal-coherence window radius (Chebyshev, feature cells) for dt = 1, 2, ...; the last repeats")
 

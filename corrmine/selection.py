@@ -36,7 +36,7 @@ def confidence_masks(aff: Tensor, # [..., K, N, N] affinity of the target to K r
         out["fb"] = mutual_nn(aff) if cfg.fb == "hard" else out["argmax"] & (soft >= cfg.fb_soft_thresh)
     if "ot" in parts:
         sim = soft if cfg.ot_cost == "fb" else aff
-        out["ot"] = ot_mask(sim, cfg.ot_eps, cfg.ot_iters, cfg.ot_thresh, cfg.ot_tol)
+        out["ot"] = ot_mask(sim, cfg.ot_eps, cfg.ot_iters, cfg.ot_thresh, cfg.ot_tol, cfg.ot_solver)
     if "tc" in parts:
         d = torch.as_tensor(dts)
         if d.ndim not in (1, 2) or d.shape[-1] != aff.shape[-3] or (d.ndim == 2 and (aff.ndim < 4 or d.shape[0] != aff.shape[-4])):

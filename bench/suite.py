@@ -1,0 +1,110 @@
+"""Every benchmark in one run, each against its baseline measured in the same run; writes results/bench.md.
+
+    python bench/suite.py                    # on the CPU: DAVIS-sized propagation, a small slice of the DAVIS-val-sized run
+    python bench/suite.py --device cuda      # full sizes (bench/gpu_check.sh runs it with the notebooks' GPU cells)
+
+The benchmarks run one after the other, each in its own process, and write their JSON to
+results/bench/<name>-<device>.json; their printed output goes into results/bench.md, after a header with the
+machine, the device and the commit, and before a table of the targets they are measured against.
+- sinkhorn: corrmine's two Sinkhorn methods against every POT solver that reaches the same plan;
+- propagation: label propagation against the dense masked reference at DAVIS size, and DAVIS scoring against
+  the toolkit's way of computing F;
+- train_step: a training step at the paper's clip shape, in parts (data per worker, forward, mining, loss and
+  backward, optimiser);
+- davis_val: the one evaluation call on a DAVIS-val-sized stand-in, features included.
+"""
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from corrmine.core import get_device, run_info  # noqa: E402
+
+BENCHES = {  # name: (script, arguments on the CPU, arguments on CUDA)
+    "sinkhorn": ("sinkhorn.py", ["--repeat", "1"], []),
+    "propagation": ("propagation.py", [], []),
+    "train-step": ("train_step.py", ["--batch", "2"], ["--batch", "24"]),
+    "davis-val": ("davis_val.py", ["--sequences", "2", "--frames", "6", "--workers", "2"], []),
+}
+
+
+def targets(res: dict, dev: str) -> list[tuple[str, str, str, bool]]:
+    "The figures the benchmarks must reach: (what, target, measured, met)."
+    out = []
+    if p := res.get("propagation"):
+        s, r = p["corrmine"]["seconds_per_frame"], p["speed_ratio"]
+        if dev == "cpu":
+            out.append(("propagation at DAVIS size, s per frame", "<= 0.7", f"{s:.2f}", s <= 0.7))
+            out.append(("propagation against the dense masked reference", ">= 15x", f"{r:.1f}x", r >= 15))
+            k = p["toolkit_method_f_seconds"] / p["davis_scoring_seconds_50_frames"]
+            out.append(("DAVIS scoring against the toolkit's way", ">= 5x", f"{k:.1f}x", k >= 5))
+        out.append(("propagation output against the dense reference", "identical", f"max abs. difference {p['max_difference']:.1e}",
+                    p["max_difference"] < 1e-5))
+    if s := res.get("sinkhorn"):
+        for name, row in s["regimes"].items():
+            ours = row["corrmine_scaling"]["s"]
+            pots = {k[4:]: v for k, v in row.items() if k.startswith("pot_")}
+            got = ", ".join(f"{k} {v['s'] / ours:.1f}x" for k, v in pots.items()) or "POT not installed"
+            if name.startswith("converged"):                # there every solver reaches the same plan, or it does not count
+                same = [v for v in pots.values() if v["finite"] and v["max_scaled_plan_diff"] < 1e-3]
+                out.append((f"Sinkhorn, {name}: corrmine's scaling method against each POT solver that reaches its plan",
+                            "faster", got, all(v["s"] > ours for v in same) if same else None))
+            else:                                            # a fixed iteration count: POT's plan is half a step off
+                out.append((f"Sinkhorn, {name}: corrmine's scaling method against POT", "(for information)", got, None))
+    if t := res.get("train-step"):
+        share = t["mining_share"]
+        out.append((f"mining's share of a training step ({t['ot_solver']} Sinkhorn, batch {t['batch']})",
+                    "<= 10%" if dev == "cuda" else "(a GPU target)", f"{share:.1%}", share <= 0.10 if dev == "cuda" else None))
+    if d := res.get("davis-val"):
+        if d["frames"] == 1999:
+            out.append(("DAVIS-val-sized evaluation, features included", "< 60 s", f"{d['total_s']:.0f} s", d["total_s"] < 60))
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="run only these")
+    p.add_argument("--md", default=str(ROOT / "results" / "bench.md"))
+    a = p.parse_args()
+    dev = get_device(a.device)
+    info = run_info(dev)
+    sections, res = [], {}
+    for name, (script, cpu_args, cuda_args) in BENCHES.items():
+        if a.only and name not in a.only: continue
+        js = ROOT / "results" / "bench" / f"{name}-{dev.type}.json"
+        cmd = [sys.executable, str(ROOT / "bench" / script), "--device", str(dev), "--out", str(js),
+               *(cuda_args if dev.type == "cuda" else cpu_args)]
+        print(f"=== {name}: {' '.join(cmd[1:])}", flush=True)
+        t0 = time.perf_counter()
+        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        print(run.stdout, end="", flush=True)
+        if run.returncode != 0:
+            print(run.stderr[-3000:], file=sys.stderr)
+            sections.append((name, f"FAILED (exit {run.returncode})\n{run.stderr[-1500:]}", time.perf_counter() - t0))
+            continue
+        res[name] = json.loads(js.read_text())
+        sections.append((name, run.stdout.rstrip(), time.perf_counter() - t0))
+    lines = [f"# Benchmarks ({dev.type})", "",
+             f"`python bench/suite.py --device {dev.type}` on {info['gpu'] or info['cpu']} ({info['cpus']} CPUs), "
+             f"torch {info['torch']}, at commit {(info['commit'] or 'unknown')[:7]}{' with uncommitted changes' if info['dirty'] else ''}, "
+             f"{info['time']}. Every ratio is measured in the same run as its baseline; the JSON of each benchmark is in "
+             f"`results/bench/<name>-{dev.type}.json`.", "", "| target | wanted | measured | met |", "| --- | --- | --- | --- |"]
+    for what, want, got, met in targets(res, dev.type):
+        lines.append(f"| {what} | {want} | {got} | {'yes' if met else 'no' if met is not None else '-'} |")
+    if dev.type == "cpu":
+        lines += ["", "GPU figures: `bench/gpu_check.sh` on one GPU; the last run is in `results/bench/gpu/README.md`."]
+    for name, text, secs in sections:
+        lines += ["", f"## {name} ({secs:.0f} s)", "", "```", text, "```"]
+    md = Path(a.md)
+    tmp = md.with_suffix(".md.tmp"); tmp.write_text("\n".join(lines) + "\n"); tmp.replace(md)
+    print(f"[bench] wrote {md}")
+
+
+if __name__ == "__main__":
+    main()
