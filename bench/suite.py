@@ -20,10 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from corrmine.core import get_device, run_info
 
-from corrmine.core import get_device, run_info  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 BENCHES = {  # name: (script, arguments on the CPU, arguments on CUDA)
     "sinkhorn": ("sinkhorn.py", ["--repeat", "1"], []),

@@ -11,6 +11,7 @@ should cost little next to the network. The clips come from the embedded benchma
 the crop.
 """
 import argparse
+import dataclasses
 
 import torch
 
@@ -59,15 +60,14 @@ def main():
     t_fwd, aff = timed(forward, dev, a.repeat)
     hw = (t.crop // 8, t.crop // 8)
 
-    def mine():
+    def mine(mining=cfg.mining):
         a_ = aff.detach()
-        pos = select_positives(a_, hw, dts, cfg.mining)
+        pos = select_positives(a_, hw, dts, mining)
         neg = semi_hard_negatives(a_, pos, *cur.bounds())
         return pos, neg, spread_moments(a_, pos, hw, cfg.negatives, cfg.loss.tau)
     t_mine, (pos, neg, _) = timed(mine, dev, a.repeat)
-    cfg = cfg.override([f"mining.ot_solver={'scaling' if a.solver == 'log' else 'log'}"])
-    t_mine_other, _ = timed(mine, dev, a.repeat)                  # the same mining with the other Sinkhorn method
-    cfg = cfg.override([f"mining.ot_solver={a.solver}"])
+    other = "scaling" if a.solver == "log" else "log"              # the same mining with the other Sinkhorn method
+    t_mine_other, _ = timed(lambda: mine(dataclasses.replace(cfg.mining, ot_solver=other)), dev, a.repeat)
 
     def loss_backward():
         opt.zero_grad(set_to_none=True)
@@ -86,7 +86,6 @@ def main():
     for name, v in parts.items(): print(f"  {name:18s} {v * 1000:9.1f} ms  {v / step:6.1%}")
     print(f"  {'step':18s} {step * 1000:9.1f} ms; mining / (forward + backward) = {t_mine / (t_fwd + t_bwd):.2f}; "
           f"{B / t_data:.1f} clips/s per data process")
-    other = "scaling" if cfg.mining.ot_solver == "log" else "log"
     print(f"  mining with the {other} Sinkhorn method instead of {cfg.mining.ot_solver}: {t_mine_other * 1000:.1f} ms, "
           f"{t_mine_other / (step - t_mine + t_mine_other):.1%} of the step, mining / (forward + backward) = {t_mine_other / (t_fwd + t_bwd):.2f}")
     if dev.type == "cuda": print(f"  peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")

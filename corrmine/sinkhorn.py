@@ -66,7 +66,7 @@ def _sinkhorn_scaling(c: Tensor, eps: float, iters: int, tol: float, a: Tensor |
             if bool(err.max() < tol): it -= 1; break
         u = a / kv
         v = b / (u.unsqueeze(-2) @ K).squeeze(-2)
-        if bool(torch.maximum(u.amax(), v.amax()) > bound) or bool(torch.minimum(u.amin(), v.amin()) < 1 / bound):
+        if bool((torch.maximum(u.amax(), v.amax()) > bound) | (torch.minimum(u.amin(), v.amin()) < 1 / bound)):   # one sync
             f, g = f + eps * u.log(), g + eps * v.log()              # absorb: K becomes the current plan, u = v = 1
             K = torch.sub(f.unsqueeze(-1) + g.unsqueeze(-2), c, out=K).div_(eps).clamp_(min=-80.0).exp_()
             u, v = torch.ones_like(u), torch.ones_like(v)
