@@ -7,6 +7,8 @@ flags of `settings.ini`: cells tagged `#| slow` or `#| gpu` are skipped unless f
 from pathlib import Path
 
 import pytest
+from nbdev.config import get_config
+from nbdev.test import test_nb
 
 ROOT = Path(__file__).parent
 
@@ -27,9 +29,6 @@ class NotebookFile(pytest.File):
 
 class NotebookItem(pytest.Item):
     def runtest(self):
-        from nbdev.config import get_config
-        from nbdev.test import test_nb
-
         cfg = get_config(path=ROOT)  # by keyword: positionally nbdev 2 loads no config
         skip = cfg.get("tst_flags", "").split()
         force = self.config.getoption("--flags").split()

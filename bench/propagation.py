@@ -12,21 +12,25 @@ the same values.
 """
 import argparse
 import json
+import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import binary_dilation
+from skimage.morphology import disk
 
 from corrmine.core import EvalConfig, get_device, run_info, write_json
+from corrmine.metrics import score_sequence, seg2bmap
+from corrmine.propagation import propagate, propagate_dense
 
 
 def child(variant: str, a) -> dict:
     "Run one variant in this process; print JSON with its time, peak memory and a digest of its output."
-    import resource
-    from corrmine.propagation import propagate, propagate_dense
     dev = get_device(a.device)
     g = torch.Generator().manual_seed(0)
     T = a.context + 1 + a.extra
@@ -47,9 +51,6 @@ def child(variant: str, a) -> dict:
 def dilation_f(gt: np.ndarray, pred: np.ndarray, bound_th: float = 0.008) -> np.ndarray:
     """F by davis2017-evaluation's method, boundaries dilated with skimage's disk, per object and frame [K, T-2]
     (the toolkit calls skimage's binary_dilation, deprecated in scikit-image 0.26; scipy's is the same operation)."""
-    from scipy.ndimage import binary_dilation
-    from skimage.morphology import disk
-    from corrmine.metrics import seg2bmap
     r = int(np.ceil(bound_th * np.linalg.norm(gt.shape[1:])))
     se = disk(r).astype(bool)
     out = np.zeros((int(gt[0].max()), len(gt) - 2))
@@ -76,7 +77,6 @@ def main():
     a = p.parse_args()
     if a.child:
         print(json.dumps(child(a.child, a))); return
-    import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         res = {}
         for v in ("corrmine", "dense"):
@@ -89,8 +89,6 @@ def main():
     print(f"  corrmine {c['seconds_per_frame']:.2f} s/frame, peak {c['peak_bytes'] / 2**20:.0f} MiB | dense {d['seconds_per_frame']:.2f} s/frame, "
           f"peak {d['peak_bytes'] / 2**20:.0f} MiB | speed ratio {d['seconds_per_frame'] / c['seconds_per_frame']:.1f}x | max |difference| {diff:.1e}")
     # DAVIS scoring of one 480p sequence
-    from corrmine.metrics import score_sequence
-    rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:480, :854]
     gt = np.zeros((50, 480, 854), np.uint8)
     for o, (cy, cx, r) in enumerate([(200, 300, 80), (300, 600, 60), (120, 700, 40)], 1):

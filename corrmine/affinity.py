@@ -5,7 +5,6 @@
 # %% ../nbs/03_affinity.ipynb #003eb7a9
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

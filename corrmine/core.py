@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import difflib
+import importlib
 import json
 import os
+import platform
 import random
+import subprocess
 import tempfile
 import typing
 from dataclasses import dataclass, field
@@ -354,7 +358,6 @@ def write_json(path: str | os.PathLike, obj) -> Path:
 # %% ../nbs/00_core.ipynb #b139e8cf
 def run_info(device: torch.device | str | None = None) -> dict:
     "Provenance of a result: git commit, the changed tracked files outside `results/`, versions, CPU/GPU and the time, as a JSON-ready dict."
-    import datetime, importlib, platform, subprocess
     def git(*args):
         try: return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
                                    cwd=os.path.dirname(importlib.import_module("corrmine").__file__)).stdout.strip() or None

@@ -9,16 +9,17 @@ import hashlib
 import json
 import math
 import os
-import re
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from PIL import Image
 from torch.utils.data import Dataset
+from torchvision.transforms.v2 import functional as TF
 
-from .core import TrainConfig, write_json
+from .core import TrainConfig, atomic_path, write_json
 from .formats import DataError, image_size, read_index_png, read_joints_mat, read_rgb
 
 # %% auto #0
@@ -50,7 +51,6 @@ def _read_list(path: Path, what: str) -> list[str]:
 
 def _check_mask_header(mask: Path, frame_hw: tuple[int, int]):
     "Mode and size from the header only: cheap enough to run for every mask when a dataset is opened."
-    from PIL import Image
     try:
         with Image.open(mask) as im: mode, hw = im.mode, (im.height, im.width)
     except (OSError, SyntaxError) as e: raise DataError(mask, f"not a readable image ({e})") from None
@@ -191,7 +191,6 @@ def resized_video(frames: list[Path], # the video's frame files
                   cache: str | os.PathLike | None = None, # the cache folder (see `cache_dir`)
                  ) -> tuple[np.ndarray, dict[int, np.ndarray]]: # frames [T, H, W, 3] uint8, labels {t: [H, W] uint8}
     "A video's frames (and label maps) at the evaluation size, from the cache when it has them."
-    from PIL import Image
     labels = labels or {}
     files = list(frames) + [labels[t] for t in sorted(labels)]
     key = content_key(f"resized {size} {sorted(labels)}", frames[0].parent, files)
@@ -206,7 +205,6 @@ def resized_video(frames: list[Path], # the video's frame files
     if any(v.shape != video[0].shape for v in video):
         raise DataError(frames[0].parent, "frames differ in size; give a size to resize them to")
     out = np.stack(video), {t: fit(read_index_png(labels[t]), True) for t in sorted(labels)}
-    from corrmine.core import atomic_path
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh: np.savez(fh, frames=out[0], **{f"l{t}": m for t, m in out[1].items()})
@@ -291,7 +289,6 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, k: int) -> dict:
         "Clip `k % len(self)` of epoch `k // len(self)`: {'frames': [T, 3, S, S] normalised, 'dts': [K], 'video': name}."
-        from torchvision.transforms.v2 import functional as TF
         epoch, i = divmod(int(k), len(self.videos))
         v, c = self.videos[i], self.cfg
         g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, epoch, i]).generate_state(1)[0]))
@@ -318,6 +315,5 @@ class ClipDataset(Dataset):
 
 def seed_worker(worker_id: int) -> None:
     "`worker_init_fn` for DataLoaders: seeds NumPy and `random` in each worker from torch's worker seed."
-    import random
     s = torch.initial_seed() % 2**32
     np.random.seed(s); random.seed(s)

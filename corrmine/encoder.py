@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torchvision.models as tvm
+from PIL import Image
 from torch import Tensor
+from torch.optim.swa_utils import update_bn
 
-from .core import ModelConfig
+from .core import Config, ModelConfig
+from .datasets import IMAGE_EXT, IMAGENET_MEAN, IMAGENET_STD
+from .formats import DataError, read_rgb
 
 # %% auto #0
 __all__ = ['IMAGENET_FILES', 'RES4_DIM', 'res4_encoder', 'projection_head', 'CorrNet', 'ColourFeatures', 'read_checkpoint',
@@ -29,7 +35,6 @@ def res4_encoder(cfg: ModelConfig = ModelConfig(), # arch and padding
                  weights: str | None = None, # None: random init; "imagenet": torchvision's weights from the local cache
                 ) -> nn.Module: # maps [B, 3, H, W] to [B, RES4_DIM[arch], ceil(H/8), ceil(W/8)]
     "A torchvision ResNet up to res4 at stride 8 (layer3 at stride 1, no layer4)."
-    import torchvision.models as tvm
     net = getattr(tvm, cfg.arch)(weights=None)
     if weights == "imagenet":
         path = Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILES[cfg.arch]
@@ -75,7 +80,6 @@ class ColourFeatures(nn.Module):
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
     "A corrmine checkpoint, read without running code (`weights_only=True`); anything else is refused."
-    import pickle
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such checkpoint file")
     try: ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -110,7 +114,6 @@ def load_encoder(spec: str, # 'random', 'imagenet', 'colour', or a checkpoint pa
                                 None if spec == "random" else "imagenet").eval()
     if not Path(spec).is_file(): raise FileNotFoundError(f"{spec}: not 'random', 'imagenet', 'colour' or an existing checkpoint file")
     ckpt = read_checkpoint(spec)
-    from corrmine.core import Config
     mcfg = Config.from_dict(ckpt["config"]).model if "config" in ckpt else cfg
     net = CorrNet(dataclasses.replace(mcfg, weights="random"))
     load_state_strict(net, ckpt["model"], str(spec))
@@ -119,9 +122,6 @@ def load_encoder(spec: str, # 'random', 'imagenet', 'colour', or a checkpoint pa
 # %% ../nbs/15_encoder.ipynb #ab210e29
 def _frame_batches(files: list[Path], size: tuple[int, int], batch: int):
     "Normalised frames [B, 3, H, W], resized to `size`, read one batch at a time."
-    from PIL import Image
-    from corrmine.datasets import IMAGENET_MEAN, IMAGENET_STD
-    from corrmine.formats import read_rgb
     mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
     for i in range(0, len(files), batch):
         ims = [read_rgb(f) for f in files[i:i + batch]]
@@ -138,9 +138,6 @@ def reestimate_bn(encoder: nn.Module, # changed in place, returned in eval mode
                   device: torch.device | str = "cpu",
                  ) -> nn.Module:
     "Replace every BatchNorm's running statistics by their average over training frames (`torch.optim.swa_utils.update_bn`)."
-    from torch.optim.swa_utils import update_bn
-    from corrmine.datasets import IMAGE_EXT
-    from corrmine.formats import DataError, read_rgb
     root = Path(root)
     if not root.is_dir(): raise DataError(root, "missing folder of training videos")
     files = sorted(f for v in sorted(root.iterdir()) if v.is_dir() for f in v.iterdir() if f.suffix.lower() in IMAGE_EXT)

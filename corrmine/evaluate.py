@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor
+from tqdm.auto import tqdm
 
-from .core import Config, get_device, write_json
+from .core import Config, atomic_path, get_device, write_json
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, DavisDataset
-from .formats import write_palette_png
+from .formats import davis_palette, read_flo, read_occlusion, write_palette_png
 from .metrics import n_objects
 from .propagation import propagate
 
@@ -77,7 +79,6 @@ def blend(frame: np.ndarray, # [H, W, 3] uint8
           alpha: float = 0.5,
          ) -> np.ndarray: # [H, W, 3] uint8
     "A frame with its labels painted over it."
-    from corrmine.formats import davis_palette
     pal = davis_palette() if palette is None else palette
     out = frame.astype(np.float32)
     fg = (ids > 0) & (ids < 255)
@@ -89,8 +90,6 @@ def save_overlay(path: str | os.PathLike, # destination .jpg
                  width: int = 1600, # the picture is scaled down to at most this width
                 ) -> Path:
     "Tile pictures into one JPEG (atomically): one row per list, with a 2-pixel gap."
-    from PIL import Image
-    from corrmine.core import atomic_path
     H, W = rows[0][0].shape[:2]
     n = max(len(r) for r in rows)
     canvas = np.full((len(rows) * (H + 2) - 2, n * (W + 2) - 2, 3), 255, np.uint8)
@@ -118,7 +117,6 @@ def predict_videos(encoder: torch.nn.Module, # frozen encoder, [B, 3, H, W] -> [
                    desc: str = "videos", progress: bool = True,
                   ) -> Path:
     "The loop every propagation task shares: claim the folder, skip finished videos, encode, propagate, hand over."
-    from tqdm.auto import tqdm
     out, dev = Path(out), get_device(cfg.device)
     claim_output(out, want)
     encoder = encoder.to(dev).eval()
@@ -179,7 +177,6 @@ def read_correspondences(gt: str | os.PathLike, # a benchmark's GT/<seq> folder
                          n: int, # frames in the sequence
                         ) -> tuple[np.ndarray, np.ndarray]: # to_first [T, H, W, 2], occluded [T, H, W]
     "The long-range ground truth that `corrmine-synth` writes: flow and occlusion from every frame to frame 0."
-    from corrmine.formats import read_flo, read_occlusion
     gt = Path(gt)
     flows = [read_flo(gt / "to_first" / f"{t:05d}.flo") for t in range(1, n)]
     occ = [read_occlusion(gt / "to_first_occlusion" / f"{t:05d}.png") for t in range(1, n)]

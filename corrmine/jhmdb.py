@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 from torch import Tensor
 
 from .core import Config, atomic_path, write_json
 from .datasets import JhmdbDataset, resized_video
 from .evaluate import predict_videos, save_overlay, shown_frames
+from .formats import DataError
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
 
@@ -89,7 +91,6 @@ def pck(errors: list[np.ndarray], # per video [T, J] from `pck_errors`
 # %% ../nbs/17_jhmdb.ipynb #2f34b87e
 def _draw_joints(frame: np.ndarray, true: np.ndarray, pred: np.ndarray | None, on: np.ndarray | None) -> np.ndarray:
     "Truth as circles, predictions as crosses, on the frame enlarged (whole factor) to at least 240 rows."
-    from PIL import Image, ImageDraw
     from matplotlib import colormaps
     k = max(1, -(-240 // frame.shape[0]))
     im = Image.fromarray(frame).resize((frame.shape[1] * k, frame.shape[0] * k), Image.Resampling.NEAREST)
@@ -136,7 +137,6 @@ def jhmdb_score(data: JhmdbDataset, # the ground truth
                 extra: dict | None = None, # written into the JSON (settings, provenance)
                ) -> dict:
     "PCK of a predictions folder; always recomputed, written atomically."
-    from corrmine.formats import DataError
     pred_dir = Path(pred_dir); out_dir = Path(out_dir) if out_dir is not None else pred_dir
     errors = []
     for vid in data:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from .core import Config, atomic_path, get_device, write_json
 from .datasets import DavisDataset
@@ -59,7 +60,6 @@ def load_match_videos(root: str | os.PathLike, # a corrmine-synth benchmark root
                       progress: bool = True,
                      ) -> list[MatchVideo]:
     "The evaluation videos of a benchmark with the exact truth of every pair, from each video's scene file."
-    from tqdm.auto import tqdm
     root = Path(root)
     data = DavisDataset(root / "DAVIS", split)
     videos = []
@@ -126,7 +126,6 @@ def match_accuracy(encoder: torch.nn.Module, # frozen encoder, [B, 3, H, W] -> [
                    progress: bool = True,
                   ) -> dict: # {"sets": {name: summary}, "collapse", "collapse chance", "per_video": {video: {set: summary}}}
     "Matching accuracy of an encoder on every set of pairs, pooled over the videos, with the no-motion reference."
-    from tqdm.auto import tqdm
     device = torch.device(device)
     encoder = encoder.to(device).eval()
     totals, per_video, first = {}, {}, []

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
+from tqdm.auto import tqdm
 
 from .core import atomic_path, write_json
 from .formats import DataError, read_index_png
@@ -126,7 +127,6 @@ def davis_score(gt, # a `DavisDataset` (the ground truth)
                 extra: dict | None = None, # written into the JSON (settings, provenance)
                ) -> dict:
     "Score a predictions folder against DAVIS ground truth; always recomputed, written atomically."
-    from tqdm.auto import tqdm
     pred_dir = Path(pred_dir)
     out_dir = Path(out_dir) if out_dir is not None else pred_dir
     per_object, per_frame = {}, {}

@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from .core import EvalConfig
 
@@ -104,7 +104,6 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
               progress: bool = False,
              ) -> Tensor: # [T, C, h, w] soft labels, frame 0 = labels0
     "Propagate frame 0's labels through a video with the CRW protocol (local + dense, exact)."
-    from tqdm.auto import tqdm
     T, d, h, w = feats.shape
     C, R = labels0.shape[0], cfg.context
     out = torch.empty(T, C, h, w, device=feats.device, dtype=labels0.dtype)

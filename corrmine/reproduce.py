@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import sys
@@ -14,14 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
-from .core import write_json
+from .core import Config, atomic_path, parse_cli
+from .datasets import DavisDataset
+from .evaluate import blend
+from .formats import read_index_png
+from .tasks import match_metrics
+from .train import preset
+from .viz import savefig
 
 # %% auto #0
 __all__ = ['REPORTED_SOURCE', 'REPORTED', 'MINING_COMBOS', 'MINING_TRAINED', 'NEGATIVES', 'SENSITIVITY', 'PLAIN',
-           'EVAL_TEMPERATURES', 'MINUTES', 'TABLES', 'MATCH_COLS', 'Run', 'plan', 'select', 'record_path', 'is_done',
-           'ProfileUnavailable', 'check_profile', 'execute', 'load_records', 'seeds_of', 'summarise', 'cell', 'metric',
-           'gain', 'write_table', 'build_tables', 'build_figures', 'main']
+           'EVAL_TEMPERATURES', 'MINUTES', 'TABLES', 'MATCH_COLS', 'Run', 'plan', 'select', 'record_path',
+           'train_config', 'same_config', 'is_done', 'ProfileUnavailable', 'check_profile', 'execute', 'load_records',
+           'seeds_of', 'summarise', 'cell', 'metric', 'gain', 'write_table', 'build_tables', 'build_figures', 'main']
 
 # %% ../nbs/22_reproduce.ipynb #2573cab5
 REPORTED_SOURCE = ("[S] published numbers as later papers quote them: DAVIS-2017 val, JHMDB split 1, VIP val; "
@@ -145,13 +155,44 @@ def record_path(records: str | os.PathLike, run: Run) -> Path:
     "Where `run` writes its one JSON record."
     return Path(records) / f"{run.name}.json"
 
+def train_config(preset_name: str, # a training preset (corrmine.train.PRESETS)
+                 seed: int,
+                 train_overrides: dict, # the run's overrides of the preset
+                 data_root: str | os.PathLike, # the benchmark, or the folder holding YTVOS/
+                 run_dir: str | os.PathLike, # the run folder
+                ) -> Config:
+    "The configuration a train-and-evaluate run trains with: `train_eval.ipynb` builds it here, and `is_done` compares it."
+    data = Path(data_root)
+    return preset(preset_name, {"train.data": str(data / "YTVOS/train/JPEGImages"),
+                                "train.probe": str(data / "probe") if (data / "probe").is_dir() else "",
+                                **train_overrides, "seed": seed, "train.out": str(run_dir)})
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    return {k2: v2 for k, v in d.items() for k2, v2 in (_flat(v, f"{prefix}{k}.").items() if isinstance(v, dict) else [(f"{prefix}{k}", v)])}
+
+def same_config(recorded: dict, # the configuration a record holds
+                current: dict, # the configuration the run resolves to today
+                defaults: dict | None = None, # `Config().to_dict()`
+               ) -> bool:
+    """Whether a record was made with today's configuration. A field that the record lacks was added since; it
+    matches when it holds its default, which by convention reproduces the behaviour from before the field existed."""
+    old, new = _flat(json.loads(json.dumps(recorded))), _flat(json.loads(json.dumps(current)))
+    dflt = _flat(json.loads(json.dumps(defaults if defaults is not None else Config().to_dict())))
+    if set(old) - set(new): return False                                 # a field that no longer exists
+    return all(old[k] == v if k in old else k in dflt and dflt[k] == v for k, v in new.items())
+
 def is_done(records: str | os.PathLike, run: Run) -> bool:
-    "A run is finished when its record exists and was written with the same parameters; anything else runs again."
+    """A run is finished when its record exists and was written with the same parameters and, for a training run,
+    the same resolved configuration: a preset changed since its record was written makes it run again."""
     p = record_path(records, run)
     if not p.exists(): return False
     try: rec = json.loads(p.read_text())
     except (OSError, json.JSONDecodeError): return False
-    return rec.get("params") == json.loads(json.dumps(run.params))
+    if rec.get("params") != json.loads(json.dumps(run.params)): return False
+    if "preset" not in run.params: return True
+    q = run.params
+    want = train_config(q["preset"], q["seed"], q["train_overrides"], q["data_root"], q["run_dir"]).to_dict()
+    return "config" in rec and same_config(rec["config"], want)
 
 class ProfileUnavailable(RuntimeError):
     "A profile's data or hardware is missing on this machine."
@@ -166,7 +207,6 @@ def check_profile(profile: str, data_root: str | os.PathLike) -> None:
             "YTVOS/train/JPEGImages": "YouTube-VOS 2018 train (youtube-vos.org), as YTVOS/train/JPEGImages/"}
     missing = [f"  {root / k}: {how}" for k, how in need.items() if not (root / k).is_dir()]
     if missing: raise ProfileUnavailable("the paper profile needs real data under --data-root; missing:\n" + "\n".join(missing))
-    import torch
     if not torch.cuda.is_available():
         raise ProfileUnavailable("the paper profile trains on GPUs (115k steps at batch 24), and no CUDA device is visible here; "
                          "run it on a machine with GPUs, or run the 'synthetic' profile on this one")
@@ -225,8 +265,6 @@ def gain(a: dict, b: dict) -> str:
 # %% ../nbs/22_reproduce.ipynb #14f0b084
 def write_table(out: str | os.PathLike, name: str, title: str, caption: list[str], head: list[str], rows: list[list[str]]) -> Path:
     "One table as Markdown, with its title and caption, and as CSV, both written atomically."
-    import csv, io
-    from corrmine.core import atomic_path
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     md = [f"# {title}", "", *caption, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
@@ -252,7 +290,6 @@ def _steps(recs: list[dict]) -> str:
 def _baseline_rows(base: dict | None, task: str, cols, keys) -> list[list[str]]:
     "Rows of the baselines record: one key, or a group of seeds (`random` -> `random-s0`, ...)."
     if not base: return []
-    from corrmine.tasks import match_metrics
     rows, names = [], {"copy": "copy frame 0's labels", "colour": "raw colour", "random": "ResNet-18, random init",
                        "random-bn": "ResNet-18, random init, BatchNorm re-estimated", "imagenet": "ResNet-18, ImageNet", "oracle": "oracle"}
     for key in keys:
@@ -384,7 +421,6 @@ def build_figures(records: str | os.PathLike, # the records folder of one profil
     "The pictures beside the tables: the mining ablation as bars, the curriculum over training, and propagated masks."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from corrmine.viz import savefig
     recs, written = load_records(records), []
     prec = recs.get("mining-precision", {}).get("metrics", {})
     if prec:                                                          # Table 3 as bars: precision and share per combination
@@ -416,9 +452,6 @@ def build_figures(records: str | os.PathLike, # the records folder of one profil
         written.append(savefig(fig, out, "curriculum")); plt.close(fig)
     davis = [(r, Path(r["params"]["run_dir"]) / "eval" / r["name"] / "davis") for r in main[:1]]
     if davis and davis[0][1].is_dir():                                # propagated masks: truth, random init, trained
-        from corrmine.datasets import DavisDataset
-        from corrmine.evaluate import blend
-        from corrmine.formats import read_index_png
         r, pred = davis[0]
         seq = DavisDataset(Path(r["data"]) / "DAVIS")[0]
         ts = [0, len(seq) // 3, 2 * len(seq) // 3, len(seq) - 1]
@@ -459,9 +492,7 @@ def main(argv: list[str] | None = None) -> None:
         except ProfileUnavailable as e: raise SystemExit(f"[corrmine] {e}")
         return
     seeds = tuple(int(s) for s in a.seeds.split(","))
-    from corrmine.core import parse_cli
     overrides = parse_cli(a.overrides)
-    import torch
     if a.profile == "synthetic" and "device" not in overrides and torch.cuda.is_available():
         overrides["device"] = "cuda"                                  # the synthetic preset pins the CPU; a GPU is faster
         print("[corrmine] CUDA is available: the synthetic profile trains and evaluates on it (device=cuda)")
@@ -481,7 +512,6 @@ def main(argv: list[str] | None = None) -> None:
         if a.dry_run: print(f"[corrmine] it would refuse to start: {e}"); return
         raise SystemExit(f"[corrmine] {e}")
     if a.dry_run: return
-    from tqdm.auto import tqdm
     failed = []
     for r in (bar := tqdm(todo, desc="experiments", unit="run")):
         bar.set_postfix_str(r.name)

@@ -11,16 +11,19 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import skimage.data
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from scipy.ndimage import gaussian_filter, uniform_filter
+from skimage.exposure import match_histograms
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from .core import apply_overrides, opt, write_json, Section
 from .formats import DataError, write_flo, write_joints_mat, write_occlusion, write_palette_png
@@ -75,7 +78,6 @@ PRESETS = {
 # %% ../nbs/11_synth.ipynb #49f6b894
 def load_photo(name: str, rng: np.random.Generator) -> Tensor: # [3, H, W] float in [0, 1]
     "A bundled scikit-image photograph as RGB; grey ones get one random tint for the whole video."
-    import skimage.data
     im = getattr(skimage.data, name)()
     x = torch.from_numpy(np.ascontiguousarray(im)).float() / 255
     if x.ndim == 2:
@@ -91,8 +93,6 @@ def matched_texture(tex: Tensor, # [3, h, w] an object's photograph, values in [
                    ) -> Tensor: # [3, h, w] in [0, 1]
     """`tex` recoloured so that neither a pixel's colour nor a block's mean colour tells it from `ref`, while its texture
     stays: histograms matched along the background's principal colour axes, for the pixels and for the block means."""
-    from scipy.ndimage import uniform_filter
-    from skimage.exposure import match_histograms
     t, r = tex.permute(1, 2, 0).double().numpy(), ref.permute(1, 2, 0).double().numpy()
     mu = r.reshape(-1, 3).mean(0)
     axes = np.linalg.eigh(np.cov(r.reshape(-1, 3).T))[1]                          # [3, 3] principal colour axes
@@ -166,7 +166,6 @@ def _antialiased(photo: Tensor, scale: float) -> Tensor:
     "The photograph low-passed for display at `scale` frame pixels per photograph pixel (the sigma of skimage's `rescale`)."
     sigma = max(0.0, (1 / scale - 1) / 2)
     if sigma == 0: return photo
-    from scipy.ndimage import gaussian_filter
     return torch.from_numpy(gaussian_filter(photo.numpy(), (0, sigma, sigma), mode="mirror"))
 
 def make_layers(cfg: SynthConfig, rng: np.random.Generator,
@@ -407,7 +406,6 @@ def generate(cfg: SynthConfig, # what to generate
              replace: bool = False, # replace an existing benchmark made by another configuration or version
             ) -> Path:
     "Generate the whole benchmark into `out`, atomically; a finished identical benchmark is kept."
-    from tqdm.auto import tqdm
     out = Path(out)
     meta = dict(generator="corrmine.synth", version=FORMAT_VERSION, config=dataclasses.asdict(cfg))
     old = None

@@ -12,6 +12,7 @@ import torch
 
 from .core import Config, get_device, run_info
 from .datasets import DavisDataset, JhmdbDataset, VipDataset
+from .encoder import load_encoder, reestimate_bn
 from .evaluate import predict_davis
 from .jhmdb import jhmdb_score, predict_jhmdb
 from .matching import match_score
@@ -94,6 +95,7 @@ def _encoder_args(d: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> None:
     "The `corrmine-eval` command: `davis|jhmdb|vip` (propagate and score), `<task>-score` (score a folder), `match`."
     p = argparse.ArgumentParser(prog="corrmine-eval", description="Label propagation and the DAVIS, JHMDB and VIP metrics; matching accuracy on the embedded benchmark.")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="task", required=True)
     for task, root in {k: v for k, v in TASKS.items() if k != "match"}.items():
         d = sub.add_parser(task, help=f"propagate an encoder's labels on {task.upper()}-style data and score them")
@@ -112,12 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     task = a.task.removesuffix("-score")
     if a.task.endswith("-score"):
-        print(format_metrics(score(task, task_data(task, a.data, a.split), a.pred, a.out, a.split))); return
-    from corrmine.encoder import load_encoder, reestimate_bn
+        print(format_metrics(score(task, task_data(task, a.data, a.split), a.pred, a.out, a.split, progress=not a.quiet))); return
     cfg = Config().override(a.overrides)
     enc = load_encoder(a.encoder, cfg.model, cfg.seed)
     if a.bn_frames: reestimate_bn(enc, a.bn_frames, seed=cfg.seed, device=get_device(cfg.device))
     settings = {"encoder": a.encoder, "seed": cfg.seed, **({"bn_frames": a.bn_frames} if a.bn_frames else {})}
     extra = {"settings": {**settings, **cfg.to_dict()}, "run": run_info(get_device(cfg.device))}
-    res = evaluate(enc, task, a.data, a.out, cfg, getattr(a, "split", None), settings, getattr(a, "cache", None), extra)
+    res = evaluate(enc, task, a.data, a.out, cfg, getattr(a, "split", None), settings, getattr(a, "cache", None), extra, progress=not a.quiet)
     print(format_metrics(res))

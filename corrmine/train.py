@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -17,9 +18,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from tqdm.auto import tqdm
 
 from .affinity import affinity, clip_affinity
-from .core import Config, atomic_path, get_device, run_info, seed_everything, write_json
+from .core import Config, atomic_path, describe, get_device, run_info, seed_everything, write_json
 from .datasets import ClipDataset, seed_worker
 from .encoder import CorrNet, load_state_strict, read_checkpoint
 from .evaluate import frame_features
@@ -145,7 +147,6 @@ def save_checkpoint(path: Path, state: dict) -> Path:
 
 def weights_digest(model: torch.nn.Module) -> str:
     "A fingerprint of a model's weights and buffers: equal digests, equal tensors."
-    import hashlib
     h = hashlib.sha256()
     for k, v in sorted(model.state_dict().items()): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -189,7 +190,6 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
         torchrun --nnodes=2 --node_rank=$NODE_RANK --nproc_per_node=8 --master_addr=$HOST --master_port=29500 \\
                  --no-python corrmine-train --preset paper train.data=DIR
     """
-    from tqdm.auto import tqdm
     t = cfg.train
     rank, world, dev = setup_distributed(cfg.device)
     if t.batch_size % world: raise ValueError(f"train.batch_size = {t.batch_size} clips cannot be split over {world} processes")
@@ -302,7 +302,6 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
 # %% ../nbs/21_train.ipynb #36c8de4e
 def cli(argv: list[str] | None = None) -> None:
     "The `corrmine-train` command: a preset, then `key=value` overrides."
-    from corrmine.core import describe
     p = argparse.ArgumentParser(prog="corrmine-train", description="Train the encoder with mined positives and curriculum negatives.")
     p.add_argument("--preset", choices=sorted(PRESETS), default="synthetic-cpu")
     p.add_argument("--print-config", action="store_true", help="print the configuration with its source tags and stop")

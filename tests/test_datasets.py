@@ -1,6 +1,5 @@
 """Loaders on tiny fixtures in the exact real layouts, and every bad-input case with its message."""
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,10 +1,12 @@
 """The reproduction path: papermill runs a method notebook with parameters, as reproduce.sh does."""
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import papermill
 import pytest
+import torch
 
 ROOT = Path(__file__).parents[1]
 NB = ROOT / "nbs" / "07_selection.ipynb"
@@ -27,8 +29,6 @@ def test_a_bad_override_fails_the_run_with_the_key_named(tmp_path):
 
 def test_runner_skips_flagged_cells_and_keeps_them(tmp_path):
     "tools/run_nbs.py skips `#| gpu` cells on a CPU machine, and writes them back unexecuted."
-    import json
-    import torch
     if torch.cuda.is_available(): pytest.skip("gpu cells run when CUDA is available")
     nb = ROOT / "nbs" / "00_core.ipynb"
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "run_nbs.py"), "--out-dir", str(tmp_path), "--no-progress", str(nb)],
@@ -42,7 +42,6 @@ def test_runner_skips_flagged_cells_and_keeps_them(tmp_path):
 
 def test_fig_dir_is_a_parameter_wherever_a_notebook_defines_it():
     "reproduce.sh passes fig_dir to every method notebook; outside the `parameters` cell, the notebook's own value would win."
-    import json
     for nb in sorted((ROOT / "nbs").glob("[0-9]*.ipynb")):
         cells = json.loads(nb.read_text())["cells"]
         params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]

@@ -5,9 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
+from corrmine.core import Config, parse_cli
+from corrmine.encoder import load_encoder
 from corrmine.reproduce import main
 from corrmine.synth import PRESETS, generate
+from corrmine.tasks import evaluate
 
 ROOT = Path(__file__).parents[1]
 SMALL = ["device=cpu", "train.crop=48", "train.batch_size=2", "train.n_refs=2", "train.frame_gaps=(1,2)", "train.steps=3",
@@ -56,7 +60,6 @@ def test_the_experiment_notebook_trains_under_torchrun(tiny, tmp_path):
     "With nproc > 1 the notebook hands training to corrmine-train under torchrun (gloo on the CPU), then evaluates."
     import papermill
     nb = ROOT / "nbs" / "experiments" / "train_eval.ipynb"
-    from corrmine.core import parse_cli
     papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), cwd=str(nb.parent), kernel_name="python3", progress_bar=False,
                                parameters=dict(repo_root=str(ROOT), data_root=str(tiny), run_dir=str(tmp_path / "run"), label="ddp",
                                                train_overrides={**parse_cli(SMALL), "train.steps": 2}, tasks=["match"], nproc=2,
@@ -69,10 +72,6 @@ def test_a_rerun_writes_the_same_numbers(tiny, tmp_path):
     """Determinism of the evaluation: a second run, which reads its resized frames from the cache the first one wrote,
     and runs on another number of threads, gives the same metrics to the last digit, raw colour (3-d features, full of
     near-ties in the top-k) included."""
-    import torch
-    from corrmine.core import Config
-    from corrmine.encoder import load_encoder
-    from corrmine.tasks import evaluate
     cfg = Config().override({"jhmdb.size": (48, 64), "vip.size": (48, 64), "device": "cpu"})
     threads = torch.get_num_threads()
     out = {}

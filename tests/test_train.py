@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import corrmine.train as tr
 from corrmine.datasets import ClipDataset
 from corrmine.encoder import read_checkpoint
 from corrmine.synth import PRESETS, generate
@@ -71,7 +72,6 @@ def test_run_folders_are_resumed_or_refused(tiny, tmp_path):
 
 
 def test_non_finite_losses_are_skipped_then_stop_the_run(tiny, tmp_path, monkeypatch):
-    import corrmine.train as tr
     real = tr.cltc_loss
     calls = {"n": 0}
     def sometimes_nan(aff, *a, **k):

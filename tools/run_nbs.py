@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import papermill
+import torch
 
 from corrmine.core import atomic_path
 
@@ -73,7 +74,6 @@ def main():
 
     cfg = configparser.ConfigParser(); cfg.read(ROOT / "settings.ini")
     skip = set(cfg["DEFAULT"].get("tst_flags", "").split()) - set(a.flags.split())
-    import torch
     if torch.cuda.is_available(): skip.discard("gpu")
     params = {"fig_dir": str(a.fig_dir.resolve())} if a.fig_dir else {}
     for nb in a.notebooks:
