@@ -16,6 +16,8 @@ Playwright through the system's Chromium. For each notebook it:
 - saves the notebook from the user interface and fails on any error output in the saved file;
 - screenshots the first figure that a cell drew in this run, as a palette PNG `<shots>/<notebook>.png`.
 
+`<shots>/run-info.json` records the commit, the browser and JupyterLab versions, and each notebook's verdict.
+
 Before the notebooks it runs a two-cell notebook whose second cell raises, and fails unless that error is caught:
 the check proves on every run that it can fail. Chromium is installed with apt-get when it is missing (Debian's
 `chromium` package; Playwright's own browser downloads need the network).
@@ -35,7 +37,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import jupyterlab
 from PIL import Image
+
+from corrmine.core import run_info, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -236,7 +241,8 @@ def main():
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"], headless=not a.headed)
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
-                print(f"[browser] JupyterLab at {lab.url}, {Path(chromium).name} {browser.version}", flush=True)
+                version = f"{Path(chromium).name} {browser.version}"
+                print(f"[browser] JupyterLab {jupyterlab.__version__} at {lab.url}, {version}", flush=True)
                 probs = run_notebook(page, lab, "selftest.ipynb", work / "selftest.ipynb", skip, a.cell_timeout, None)
                 lab.close_sessions()
                 if probs != ["cell 1 raised ZeroDivisionError: division by zero"]:
@@ -253,6 +259,10 @@ def main():
         finally:
             lab.stop()
     print(f"[browser] {len(nbs) - len(failed)} of {len(nbs)} notebooks passed in {time.time() - t0:.0f} s")
+    write_json(a.shots / "run-info.json", dict(run_info("cpu"), what="screenshots of the method notebooks' first figures, "
+               "drawn by JupyterLab in headless Chromium (tools/browser_check.py)", browser=version, jupyterlab=jupyterlab.__version__,
+               notebooks={nb.name: "failed: " + "; ".join(failed[nb.name]) if nb.name in failed else "passed" for nb in nbs},
+               seconds=round(time.time() - t0)))
     if failed: sys.exit(1)
 
 
