@@ -23,9 +23,13 @@ def _merge_topk(vals: list[Tensor], labels: list[Tensor], k: int) -> tuple[Tenso
     top, idx = v.topk(min(k, v.shape[1]), dim=1)
     return top, lab.gather(1, idx[..., None].expand(-1, -1, lab.shape[-1]))
 
-def _dense_topk(q: Tensor, keys: Tensor, key_labels: Tensor, k: int):
-    "q [N, d], keys [M, d], key_labels [M, C] -> top-k values [N, k] and their labels [N, k, C]."
-    top, idx = (q @ keys.T).topk(min(k, keys.shape[0]), dim=1)
+def _dense_topk(q: Tensor, keys: Tensor, key_labels: Tensor, k: int, chunk: int = 1024):
+    """q [N, d], keys [M, d], key_labels [M, C] -> top-k values [N, k] and their labels [N, k, C].
+    Queries go `chunk` at a time, so that each block of scores is still in cache when its top-k reads it."""
+    kk = min(k, keys.shape[0])
+    top, idx = q.new_empty(q.shape[0], kk), torch.empty(q.shape[0], kk, dtype=torch.long, device=q.device)
+    for i in range(0, q.shape[0], chunk):
+        torch.topk(q[i:i + chunk] @ keys.T, kk, dim=1, out=(top[i:i + chunk], idx[i:i + chunk]))
     return top, key_labels[idx]
 
 def _offsets(radius: float, device) -> tuple[int, Tensor, Tensor]:
@@ -44,7 +48,7 @@ class _RecentWindow:
         self.R, self.h, self.w = R, h, w
         self.feats = like.new_zeros(h + 2 * r, R, w + 2 * r, d)
         self.labels = torch.zeros(h + 2 * r, R, w + 2 * r, C, device=like.device, dtype=label_dtype)
-        self.tables = {}
+        self.tables, self.outside = {}, {}
 
     def put(self, slot: int, f: Tensor, y: Tensor):
         "Store frame features f [d, h, w] and labels y [C, h, w] in `slot`."
@@ -86,9 +90,11 @@ class _RecentWindow:
                 keys = self.feats[y0:, :, x0:].as_strided((kh * R, kw, d), (Wp * d, d, 1))
                 s = torch.matmul(keys, qc[y0:y0 + th, x0:x0 + tw].reshape(-1, d).T)          # [kh*R, kw, M]
                 s = torch.take(s, flat).view(th * tw, R, n)                                   # in-radius nodes only
-                gy, gx = y0 + ky - r, x0 + kx - r                                             # grid coordinates [M, n]
-                outside = (gy < 0) | (gy >= h) | (gx < 0) | (gx >= w)
-                if outside.any(): s.masked_fill_(outside[:, None], float("-inf"))             # padding is not a node
+                if (y0, x0, th, tw) not in self.outside:                                              # padding is not a node
+                    gy, gx = y0 + ky - r, x0 + kx - r                                         # grid coordinates [M, n]
+                    out = (gy < 0) | (gy >= h) | (gx < 0) | (gx >= w)
+                    self.outside[y0, x0, th, tw] = out[:, None] if out.any() else None                # only border tiles have any
+                if self.outside[y0, x0, th, tw] is not None: s.masked_fill_(self.outside[y0, x0, th, tw], float("-inf"))
                 top, idx = s.view(th * tw, -1).topk(kk, dim=1)
                 frame, cell = idx // n, idx % n
                 m = torch.arange(th * tw, device=q.device)[:, None]
