@@ -66,7 +66,7 @@ class _RecentWindow:
             kx = mx.reshape(-1, 1) + r + self.ox
             M, n = ky.shape
             frames = torch.arange(R, device=dev).view(1, R, 1)
-            flat = (((ky[:, None] * R + frames) * kw + kx[:, None]) * M + torch.arange(M, device=dev).view(M, 1, 1))
+            flat = ((ky[:, None] * R + frames) * M + torch.arange(M, device=dev).view(M, 1, 1)) * kw + kx[:, None]
             self.tables[th, tw] = ky, kx, flat.reshape(M, R * n)
         return self.tables[th, tw]
 
@@ -88,7 +88,9 @@ class _RecentWindow:
                 ky, kx, flat = self._table(th, tw)
                 # the (kh rows) x (R frames) key rows of this tile, each kw cells long: a strided view, no copy
                 keys = self.feats[y0:, :, x0:].as_strided((kh * R, kw, d), (Wp * d, d, 1))
-                s = torch.matmul(keys, qc[y0:y0 + th, x0:x0 + tw].reshape(-1, d).T)          # [kh*R, kw, M]
+                # scores [kh*R, M, kw]: a query's in-radius cells of one key row are a contiguous run, so the gather
+                # below reads few cache lines
+                s = torch.matmul(qc[y0:y0 + th, x0:x0 + tw].reshape(-1, d), keys.transpose(1, 2))
                 s = torch.take(s, flat).view(th * tw, R, n)                                   # in-radius nodes only
                 if (y0, x0, th, tw) not in self.outside:                                              # padding is not a node
                     gy, gx = y0 + ky - r, x0 + kx - r                                         # grid coordinates [M, n]
