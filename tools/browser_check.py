@@ -114,19 +114,19 @@ class Lab:
             body = r.read()
         return json.loads(body) if body else None
 
-    def kernel_argv0(self, notebook: str) -> str | None:
-        "The interpreter that runs the kernel of `notebook`'s session, read from the kernel process's command line."
-        sess = [s for s in self.api("GET", "sessions") if s["path"].endswith(notebook)]
-        if not sess: return None
-        kid = sess[0]["kernel"]["id"]
+    def kernel_argv0(self) -> str | None:
+        """The interpreter of the one running kernel (the open notebook's: the check shuts every kernel down before it
+        opens the next notebook), read from the kernel process's command line."""
+        kernels = self.api("GET", "kernels")
+        if len(kernels) != 1: return None
         for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
             try: argv = cmdline.read_bytes().split(b"\0")
             except OSError: continue
-            if any(f"kernel-{kid}.json".encode() in a for a in argv): return argv[0].decode()
+            if any(f"kernel-{kernels[0]['id']}.json".encode() in a for a in argv): return argv[0].decode()
         return None
 
-    def close_sessions(self):
-        for s in self.api("GET", "sessions"): self.api("DELETE", f"sessions/{s['id']}")
+    def shutdown_kernels(self):
+        for k in self.api("GET", "kernels"): self.api("DELETE", f"kernels/{k['id']}")
 
     def stop(self):
         self.proc.terminate()
@@ -152,7 +152,7 @@ def run_notebook(page, lab: Lab, rel: str, nb_file: Path, skip: set[str], cell_t
                            arg=len(cells), timeout=60_000)
     page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=120_000)
     problems = []
-    argv0, venv_python = lab.kernel_argv0(rel), Path(sys.executable)
+    argv0, venv_python = lab.kernel_argv0(), Path(sys.executable)
     if argv0 is None or (argv0 not in ("python", "python3") and Path(argv0).parent != venv_python.parent):
         problems.append(f"its kernel runs {argv0!r}, not this environment's Python ({venv_python})")
         return problems
@@ -244,14 +244,14 @@ def main():
                 version = f"{Path(chromium).name} {browser.version}"
                 print(f"[browser] JupyterLab {jupyterlab.__version__} at {lab.url}, {version}", flush=True)
                 probs = run_notebook(page, lab, "selftest.ipynb", work / "selftest.ipynb", skip, a.cell_timeout, None)
-                lab.close_sessions()
+                lab.shutdown_kernels()
                 if probs != ["cell 1 raised ZeroDivisionError: division by zero"]:
                     sys.exit(f"[browser] the self-test notebook's error was not caught as expected: {probs}")
                 print("[browser] self-test: a raising cell is caught", flush=True)
                 for nb in nbs:
                     rel = f"nbs/{nb.name}"
                     probs = run_notebook(page, lab, rel, work / rel, skip, a.cell_timeout, a.shots / f"{nb.stem}.png")
-                    lab.close_sessions()
+                    lab.shutdown_kernels()
                     if probs:
                         failed[nb.name] = probs
                         print(f"[browser] {rel}: FAILED\n  " + "\n  ".join(probs), flush=True)
