@@ -48,7 +48,8 @@ def savefig(fig, # a matplotlib figure
     through a temporary file and a rename, so no half-written figure is left."""
     fig.tight_layout()
     png = compact_png(fig, dpi)
-    if show if show is not None else in_notebook():
+    if show is None: show = in_notebook()
+    if show:
         import matplotlib.pyplot as plt
         from IPython.display import Image as PNG, display
         display(PNG(data=png, format="png"))
