@@ -104,12 +104,34 @@ class _RecentWindow:
                 labs[y0:y0 + th, x0:x0 + tw] = self.labels[y0 + ky[m, cell], frame, x0 + kx[m, cell]].view(th, tw, kk, -1)
         return vals.view(h * w, kk), labs.view(h * w, kk, -1)
 
+class _DenseMemory:
+    """Small grids: frame 0 and the R recent slots as one key set [(R+1)N, d], scored densely, with the radius mask
+    on the recent slots (a slot per frame, reused when a frame leaves the window)."""
+    def __init__(self, radius: float, R: int, f0: Tensor, y0: Tensor, h: int, w: int):
+        self.N = h * w
+        yx = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"), -1).reshape(-1, 2).float()
+        near = (torch.cdist(yx, yx) < radius).to(f0.device)                                 # [N, N]
+        self.outside = ~torch.cat([torch.ones_like(near)] + [near] * R, 1)                   # [N, (R+1)N]
+        self.keys, self.labels = f0.repeat(R + 1, 1), y0.repeat(R + 1, 1)                   # frames before 0 are frame 0
+
+    def put(self, slot: int, f: Tensor, y: Tensor):
+        "Store frame features f [N, d] and labels y [N, C] in recent slot `slot`."
+        self.keys[(slot + 1) * self.N:(slot + 2) * self.N] = f
+        self.labels[(slot + 1) * self.N:(slot + 2) * self.N] = y
+
+    def topk(self, q: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        "q [N, d] -> the top-k over the whole context: values [N, k] and labels [N, k, C]."
+        s = (q @ self.keys.T).masked_fill_(self.outside, float("-inf"))
+        top, idx = s.topk(min(k, s.shape[1]), dim=1)
+        return top, self.labels[idx]
+
 # %% ../nbs/14_propagation.ipynb #0ddfd3ad
 @torch.no_grad()
 def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every frame
               labels0: Tensor, # [C, h, w] soft labels of frame 0 at feature resolution
               cfg: EvalConfig = EvalConfig(), # context, topk, temperature, radius
               progress: bool = False,
+              dense_limit: int = 2 ** 23, # a grid with at most this many context scores per frame ((R+1) N^2) is scored densely
              ) -> Tensor: # [T, C, h, w] soft labels, frame 0 = labels0
     "Propagate frame 0's labels through a video with the CRW protocol (local + dense, exact)."
     T, d, h, w = feats.shape
@@ -117,15 +139,21 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
     out = torch.empty(T, C, h, w, device=feats.device, dtype=labels0.dtype)
     out[0] = labels0
     f0, y0 = feats[0].reshape(d, -1).T, labels0.reshape(C, -1).T                           # [N, d], [N, C]
-    win = _RecentWindow(cfg.radius, R, d, C, h, w, feats, labels0.dtype) if R > 0 else None
+    small = R > 0 and (R + 1) * (h * w) ** 2 <= dense_limit
+    if small: mem = _DenseMemory(cfg.radius, R, f0, y0, h, w)
+    win = _RecentWindow(cfg.radius, R, d, C, h, w, feats, labels0.dtype) if R > 0 and not small else None
     if win is not None:
         for slot in range(R): win.put(slot, feats[0], labels0)                            # frames before 0 are frame 0
     for t in tqdm(range(1, T), desc="propagate", unit="frame", disable=not progress, leave=False):
-        if win is not None and t >= 2: win.put((t - 1) % R, feats[t - 1], out[t - 1])     # t-1 replaces t-1-R
         q = feats[t]
-        cands = [_dense_topk(q.reshape(d, -1).T, f0, y0, cfg.topk)]
-        if win is not None: cands.append(win.topk(q, cfg.topk))
-        top, lab = _merge_topk([c[0] for c in cands], [c[1] for c in cands], cfg.topk)
+        if small:                                                                         # one dense masked product
+            if t >= 2: mem.put((t - 1) % R, feats[t - 1].reshape(d, -1).T, out[t - 1].reshape(C, -1).T)
+            top, lab = mem.topk(q.reshape(d, -1).T, cfg.topk)
+        else:
+            if win is not None and t >= 2: win.put((t - 1) % R, feats[t - 1], out[t - 1])  # t-1 replaces t-1-R
+            cands = [_dense_topk(q.reshape(d, -1).T, f0, y0, cfg.topk)]
+            if win is not None: cands.append(win.topk(q, cfg.topk))
+            top, lab = _merge_topk([c[0] for c in cands], [c[1] for c in cands], cfg.topk)
         wts = torch.softmax(top / cfg.temperature, dim=1)                                 # [N, k]
         out[t] = (wts[..., None] * lab).sum(1).T.reshape(C, h, w)
     return out
