@@ -125,13 +125,19 @@ class _DenseMemory:
         top, idx = s.topk(min(k, s.shape[1]), dim=1)
         return top, self.labels[idx]
 
+def _dense_budget(device: torch.device) -> int:
+    """How many context scores per frame the dense path may hold: 8M (32 MB, about what stays in a CPU's caches),
+    or on CUDA as many as a quarter of the free memory holds at 5 bytes a score (the float and its mask)."""
+    if device.type == "cuda": return torch.cuda.mem_get_info(device)[0] // 4 // 5
+    return 2 ** 23
+
 # %% ../nbs/14_propagation.ipynb #0ddfd3ad
 @torch.no_grad()
 def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every frame
               labels0: Tensor, # [C, h, w] soft labels of frame 0 at feature resolution
               cfg: EvalConfig = EvalConfig(), # context, topk, temperature, radius
               progress: bool = False,
-              dense_limit: int = 2 ** 23, # a grid with at most this many context scores per frame ((R+1) N^2) is scored densely
+              dense_limit: int | None = None, # score densely when (R+1) N^2 scores fit; None: 8M on the CPU, a share of free memory on CUDA
              ) -> Tensor: # [T, C, h, w] soft labels, frame 0 = labels0
     "Propagate frame 0's labels through a video with the CRW protocol (local + dense, exact)."
     T, d, h, w = feats.shape
@@ -139,6 +145,7 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
     out = torch.empty(T, C, h, w, device=feats.device, dtype=labels0.dtype)
     out[0] = labels0
     f0, y0 = feats[0].reshape(d, -1).T, labels0.reshape(C, -1).T                           # [N, d], [N, C]
+    if dense_limit is None: dense_limit = _dense_budget(feats.device)
     small = R > 0 and (R + 1) * (h * w) ** 2 <= dense_limit
     if small: mem = _DenseMemory(cfg.radius, R, f0, y0, h, w)
     win = _RecentWindow(cfg.radius, R, d, C, h, w, feats, labels0.dtype) if R > 0 and not small else None
