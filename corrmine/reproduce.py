@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import json
 import os
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import Config, atomic_path, parse_cli
+from .core import Config, atomic_path, parse_cli, write_json
 from .datasets import DavisDataset
 from .evaluate import blend
 from .formats import read_index_png
@@ -30,8 +31,9 @@ from .viz import savefig
 # %% auto #0
 __all__ = ['REPORTED_SOURCE', 'REPORTED', 'MINING_COMBOS', 'MINING_TRAINED', 'NEGATIVES', 'SENSITIVITY', 'PLAIN',
            'EVAL_TEMPERATURES', 'MINUTES', 'TABLES', 'MATCH_COLS', 'Run', 'plan', 'select', 'record_path',
-           'train_config', 'same_config', 'is_done', 'ProfileUnavailable', 'check_profile', 'execute', 'load_records',
-           'seeds_of', 'summarise', 'cell', 'metric', 'gain', 'write_table', 'build_tables', 'build_figures', 'main']
+           'train_config', 'same_config', 'read_inputs', 'is_done', 'ProfileUnavailable', 'check_profile', 'execute',
+           'pending', 'load_records', 'seeds_of', 'summarise', 'cell', 'metric', 'gain', 'write_table', 'build_tables',
+           'build_figures', 'main']
 
 # %% ../nbs/22_reproduce.ipynb #2573cab5
 REPORTED_SOURCE = ("[S] published numbers as later papers quote them: DAVIS-2017 val, JHMDB split 1, VIP val; "
@@ -181,14 +183,22 @@ def same_config(recorded: dict, # the configuration a record holds
     if set(old) - set(new): return False                                 # a field that no longer exists
     return all(old[k] == v if k in old else k in dflt and dflt[k] == v for k, v in new.items())
 
+def read_inputs(records: str | os.PathLike, run: Run) -> dict[str, str | None]:
+    "The identity of each record that `run` reads (`after`): the SHA-256 of its bytes, 16 hex digits; None if missing."
+    paths = {a: Path(records) / f"{a}.json" for a in run.after}
+    return {a: hashlib.sha256(p.read_bytes()).hexdigest()[:16] if p.exists() else None for a, p in paths.items()}
+
 def is_done(records: str | os.PathLike, run: Run) -> bool:
     """A run is finished when its record exists and was written with the same parameters and, for a training run,
-    the same resolved configuration: a preset changed since its record was written makes it run again."""
+    the same resolved configuration: a preset changed since its record was written makes it run again. A run that
+    reads other runs (`after`) is finished only while their records are the ones it read: one of them run again
+    since makes it run again too."""
     p = record_path(records, run)
     if not p.exists(): return False
     try: rec = json.loads(p.read_text())
     except (OSError, json.JSONDecodeError): return False
     if rec.get("params") != json.loads(json.dumps(run.params)): return False
+    if run.after and rec.get("after") != read_inputs(records, run): return False
     if "preset" not in run.params: return True
     q = run.params
     want = train_config(q["preset"], q["seed"], q["train_overrides"], q["data_root"], q["run_dir"]).to_dict()
@@ -226,8 +236,17 @@ def execute(run: Run, # the experiment
     out = Path(notebooks).resolve() / f"{run.name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(nb), str(out), parameters=params, cwd=str(nb.parent), kernel_name="python3", progress_bar=progress)
+    if rec.exists():                                                  # stamp what it read, for `is_done`
+        write_json(rec, {**json.loads(rec.read_text()), "after": read_inputs(records, run)})
     if not is_done(records, run): raise RuntimeError(f"{nb} finished without writing the record {rec} for {run.name}")
     return rec
+
+def pending(records: str | os.PathLike, runs: list[Run]) -> list[Run]:
+    "The runs to do, in the plan's order: those not finished, and those reading a run that is to be done."
+    todo: set[str] = set()
+    for r in runs:
+        if not is_done(records, r) or any(a in todo for a in r.after): todo.add(r.name)
+    return [r for r in runs if r.name in todo]
 
 # %% ../nbs/22_reproduce.ipynb #083615ee
 def load_records(records: str | os.PathLike) -> dict[str, dict]:
@@ -499,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = select(plan(a.profile, data_root, seeds, a.ablation_steps, runs_dir=a.runs, results=a.results,
                        overrides=overrides), a.only)
     records = Path(a.results) / "records" / a.profile
-    todo = [r for r in runs if not is_done(records, r)]
+    todo = pending(records, runs)
     width = max(len(r.name) for r in runs)
     for r in runs:
         print(f"  {'done' if r not in todo else 'todo'}  {r.name:<{width}}  tables {','.join(r.tables):<8} ~{r.minutes:5.1f} min")
