@@ -10,7 +10,7 @@
 #    already there with the same configuration (about a minute on 2 cores);
 # 2. executes every method notebook with papermill (executed copies go to results/notebooks/, which is not
 #    tracked) and writes their figures to results/figures/, with the provenance of the run in
-#    results/figures/run-info.json (skipped with --only);
+#    results/figures/run-info.json (skipped with --only, and when nothing they read has changed since);
 # 3. runs corrmine-reproduce: every experiment of the profile (the parameterized notebooks of nbs/experiments:
 #    the baselines, training and evaluation, the precision of the mining), each writing one JSON record under
 #    results/records/<profile>/, then Tables 1-5 under results/tables/<profile>/. A finished run is not redone,
@@ -43,9 +43,7 @@ if [ -z "$only" ]; then
     mkdir -p results/notebooks "$figs"
     nbs=(nbs/[0-9]*.ipynb)
     echo "[corrmine] executing ${#nbs[@]} method notebooks with papermill"
-    python tools/run_nbs.py --out-dir results/notebooks --fig-dir "$figs" "${nbs[@]}"
-    python -c 'from corrmine.core import run_info, write_json
-write_json("results/figures/run-info.json", dict(run_info("cpu"), what="figures of the method notebooks, by reproduce.sh"))'
+    python tools/run_nbs.py --out-dir results/notebooks --fig-dir "$figs" --stamp "$figs/run-info.json" "${nbs[@]}"
     echo "[corrmine] $(ls "$figs"/*.png | wc -l) figures in results/figures/"
 fi
 

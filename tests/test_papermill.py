@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import papermill
 import pytest
 import torch
@@ -48,3 +49,20 @@ def test_fig_dir_is_a_parameter_wherever_a_notebook_defines_it():
         defines = [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).startswith("fig_dir =")]
         if defines:
             assert len(params) == 1 and defines == params, f"{nb.name}: fig_dir must be set in its one cell tagged 'parameters'"
+
+
+def test_runner_with_a_stamp_runs_again_only_when_an_input_changed(tmp_path):
+    "reproduce.sh's figures step: a second run with nothing changed executes nothing; an edited notebook runs again."
+    nb, out, stamp = tmp_path / "n.ipynb", tmp_path / "out", tmp_path / "stamp.json"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), str(nb))
+    def runner():
+        r = subprocess.run([sys.executable, str(ROOT / "tools" / "run_nbs.py"), "--out-dir", str(out), "--no-progress",
+                            "--stamp", str(stamp), str(nb)], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return r.stderr
+    runner()
+    assert (out / "n.ipynb").exists() and json.loads(stamp.read_text())["inputs"]["notebooks"]
+    (out / "n.ipynb").unlink()
+    assert "not executed again" in runner() and not (out / "n.ipynb").exists()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 2")]), str(nb))
+    assert "not executed again" not in runner() and (out / "n.ipynb").exists()

@@ -8,9 +8,15 @@ papermill runs every code cell; nbdev skips cells tagged with one of `settings.i
 cells for the run and restored (unexecuted) afterwards, so the written notebook keeps them. `gpu` is
 forced automatically when CUDA is available; `--flags slow` forces more. Outputs are written to a
 temporary file and renamed.
+
+With `--stamp FILE` the run is skipped when FILE records the same inputs (the notebooks, the `corrmine`
+package, the embedded benchmark's `meta.json`, torch and the device) as now; after a run, FILE gets the
+provenance of the run and those inputs. So a second `bash reproduce.sh` does not execute them again.
 """
 import argparse
 import configparser
+import hashlib
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -19,7 +25,7 @@ import nbformat
 import papermill
 import torch
 
-from corrmine.core import atomic_path
+from corrmine.core import atomic_path, run_info, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +67,16 @@ def _shift(nb, i):
     return i + 1 if i >= inj else i
 
 
+def inputs(notebooks: list[Path], flags: set[str]) -> dict:
+    "What the executed notebooks depend on, as SHA-256 prefixes: a changed input means they must run again."
+    def digest(path: Path) -> str: return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    meta = ROOT / "data" / "bench" / "meta.json"
+    return dict(notebooks={str(nb): digest(nb) for nb in notebooks},
+                package={p.name: digest(p) for p in sorted((ROOT / "corrmine").glob("*.py"))},
+                benchmark=digest(meta) if meta.exists() else None,
+                torch=torch.__version__, cuda=torch.cuda.is_available(), skipped_flags=sorted(flags))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("notebooks", nargs="+", type=Path)
@@ -70,17 +86,25 @@ def main():
     p.add_argument("--fig-dir", type=Path, help="passed to the notebooks' `fig_dir` parameter")
     p.add_argument("--flags", default="", help="nbdev flags to force, e.g. 'slow'")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--stamp", type=Path, help="skip when this file records the same inputs; write it after the run")
     a = p.parse_args()
 
     cfg = configparser.ConfigParser(); cfg.read(ROOT / "settings.ini")
     skip = set(cfg["DEFAULT"].get("tst_flags", "").split()) - set(a.flags.split())
     if torch.cuda.is_available(): skip.discard("gpu")
     params = {"fig_dir": str(a.fig_dir.resolve())} if a.fig_dir else {}
+    now = inputs(a.notebooks, skip) if a.stamp else None
+    if a.stamp and a.stamp.exists() and json.loads(a.stamp.read_text()).get("inputs") == now:
+        print(f"[corrmine] {len(a.notebooks)} notebooks unchanged since {a.stamp}: not executed again", file=sys.stderr)
+        return
     for nb in a.notebooks:
         out = nb if a.in_place else a.out_dir / nb.name
         print(f"[corrmine] {nb}", file=sys.stderr, flush=True)
         skipped = run(nb.resolve(), out.resolve(), skip, params, not a.no_progress)
         if skipped: print(f"[corrmine]   skipped {len(skipped)} cell(s) flagged {sorted(skip)}", file=sys.stderr)
+    if a.stamp:
+        write_json(a.stamp, dict(run_info("cuda" if now["cuda"] else "cpu"), inputs=now,
+                                 what=f"{len(a.notebooks)} notebooks executed by tools/run_nbs.py"))
 
 
 if __name__ == "__main__":
