@@ -9,6 +9,11 @@ of frame 0 and 20 recent frames; the time reported is per propagated frame. Outp
 the DAVIS scoring of one 480p sequence (854 x 480, 3 objects, 50 frames), against F computed by the official
 davis2017-evaluation toolkit's method (a disk dilation of both boundaries per object and frame), which must give
 the same values.
+
+It also measures, in the same run, a floor for any exact method: frame 0's dense product and top-k (every
+query against every cell of frame 0: nothing to skip), plus the in-radius products of the recent frames at the
+rate this machine reaches on frame 0's matrix product (no gather, no top-k, no padding counted). The ratio at
+that floor bounds the speed-up any exact implementation can show against the dense reference here.
 """
 import argparse
 import json
@@ -46,6 +51,31 @@ def child(variant: str, a) -> dict:
     peak = torch.cuda.max_memory_allocated() if dev.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     np.save(a.tmp + f"/{variant}.npy", out[-a.extra - 1:].float().cpu().numpy())
     return dict(seconds_per_frame=dt / (T - 1), peak_bytes=peak)
+
+
+def floor(a) -> dict:
+    "A lower bound on an exact propagation's seconds per frame on this device (see the module's docstring)."
+    dev = get_device(a.device)
+    g = torch.Generator().manual_seed(1)
+    q, k = (F.normalize(torch.randn(a.h * a.w, a.dim, generator=g), dim=1).to(dev) for _ in range(2))
+    def best(fn, n=5):
+        fn(); ts = []
+        for _ in range(n):
+            if dev.type == "cuda": torch.cuda.synchronize()
+            t0 = time.perf_counter(); fn()
+            if dev.type == "cuda": torch.cuda.synchronize()
+            ts.append(time.perf_counter() - t0)
+        return min(ts)
+    t_mm = best(lambda: q @ k.T)
+    t0 = best(lambda: (q @ k.T).topk(EvalConfig().topk, dim=1))
+    rate = 2 * (a.h * a.w) ** 2 * a.dim / t_mm                                  # flop/s on frame 0's product
+    r = float(EvalConfig().radius)
+    oy, ox = np.mgrid[-int(r):int(r) + 1, -int(r):int(r) + 1]
+    inside = oy ** 2 + ox ** 2 < r ** 2
+    pairs = sum(max(a.h - abs(dy), 0) * max(a.w - abs(dx), 0) for dy, dx in zip(oy[inside], ox[inside]))
+    window = 2 * pairs * a.context * a.dim / rate
+    return dict(frame0_seconds=t0, gflops=rate / 1e9, window_gflop=2 * pairs * a.context * a.dim / 1e9,
+                window_seconds=window, seconds_per_frame=t0 + window)
 
 
 def dilation_f(gt: np.ndarray, pred: np.ndarray, bound_th: float = 0.008) -> np.ndarray:
@@ -88,6 +118,11 @@ def main():
     print(f"{a.h}x{a.w} grid, {a.context + 1} context frames, {a.dim}-d, {get_device(a.device)}:")
     print(f"  corrmine {c['seconds_per_frame']:.2f} s/frame, peak {c['peak_bytes'] / 2**20:.0f} MiB | dense {d['seconds_per_frame']:.2f} s/frame, "
           f"peak {d['peak_bytes'] / 2**20:.0f} MiB | speed ratio {d['seconds_per_frame'] / c['seconds_per_frame']:.1f}x | max |difference| {diff:.1e}")
+    fl = floor(a)
+    print(f"  floor of an exact method: frame 0's product and top-k {fl['frame0_seconds']:.2f} s + the recent frames' "
+          f"in-radius products ({fl['window_gflop']:.1f} GFLOP at the {fl['gflops']:.0f} GFLOP/s of frame 0's product) "
+          f"{fl['window_seconds']:.2f} s = {fl['seconds_per_frame']:.2f} s/frame: at most "
+          f"{d['seconds_per_frame'] / fl['seconds_per_frame']:.1f}x the dense reference")
     # DAVIS scoring of one 480p sequence
     yy, xx = np.mgrid[:480, :854]
     gt = np.zeros((50, 480, 854), np.uint8)
@@ -99,7 +134,8 @@ def main():
     print(f"  DAVIS scoring: {ds:.2f} s for one 854x480 sequence of 50 frames and 3 objects (J and F); the F of the "
           f"toolkit's method (skimage disk dilation per frame) alone: {dd:.2f} s ({dd / ds:.1f}x); max |F difference| {np.abs(Fm - Fd).max():.1e}")
     if a.out: write_json(a.out, dict(grid=[a.h, a.w], dim=a.dim, context=a.context, corrmine=c, dense=d,
-                                     speed_ratio=d["seconds_per_frame"] / c["seconds_per_frame"], max_difference=diff,
+                                     speed_ratio=d["seconds_per_frame"] / c["seconds_per_frame"], max_difference=diff, floor=fl,
+                                     floor_ratio=d["seconds_per_frame"] / fl["seconds_per_frame"],
                                      davis_scoring_seconds_50_frames=ds, toolkit_method_f_seconds=dd, run=run_info(get_device(a.device))))
 
 
