@@ -33,6 +33,8 @@ from corrmine.core import EvalConfig, get_device, run_info, write_json
 from corrmine.metrics import score_sequence, seg2bmap
 from corrmine.propagation import propagate, propagate_dense
 
+from timing import timed
+
 
 def child(variant: str, a) -> dict:
     "Run one variant in this process; print JSON with its time, peak memory and a digest of its output."
@@ -58,16 +60,8 @@ def floor(a) -> dict:
     dev = get_device(a.device)
     g = torch.Generator().manual_seed(1)
     q, k = (F.normalize(torch.randn(a.h * a.w, a.dim, generator=g), dim=1).to(dev) for _ in range(2))
-    def best(fn, n=5):
-        fn(); ts = []
-        for _ in range(n):
-            if dev.type == "cuda": torch.cuda.synchronize()
-            t0 = time.perf_counter(); fn()
-            if dev.type == "cuda": torch.cuda.synchronize()
-            ts.append(time.perf_counter() - t0)
-        return min(ts)
-    t_mm = best(lambda: q @ k.T)
-    t0 = best(lambda: (q @ k.T).topk(EvalConfig().topk, dim=1))
+    t_mm, _ = timed(lambda: q @ k.T, dev, 5)
+    t0, _ = timed(lambda: (q @ k.T).topk(EvalConfig().topk, dim=1), dev, 5)
     rate = 2 * (a.h * a.w) ** 2 * a.dim / t_mm                                  # flop/s on frame 0's product
     r = float(EvalConfig().radius)
     oy, ox = np.mgrid[-int(r):int(r) + 1, -int(r):int(r) + 1]
