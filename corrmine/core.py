@@ -158,6 +158,7 @@ class TrainConfig(Section):
     probe_every: int = opt(100, "[D]", "steps between measurements of the positives' precision on the probe videos (0: never)")
     val_every: int = opt(500, "[D]", "steps between validations on the probe videos (0: only at the end)")
     ckpt_every: int = opt(200, "[D]", "steps between checkpoints (and one at the end, and on SIGTERM)")
+    keep_every: int = opt(0, "[D]", "steps between checkpoints also kept as checkpoint-<step>.pt, to evaluate a run's history (0: none)")
     max_nonfinite: int = opt(10, "[D]", "steps with a non-finite loss that are skipped before the run stops")
 
     def check(self):

@@ -290,6 +290,7 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
                                           "clips_per_s": clips / (now - tick), "nonfinite": skipped})
                 tick, clips = now, 0
             if rank == 0 and (step % t.ckpt_every == 0 or step == t.steps): save_checkpoint(out / "checkpoint.pt", state())
+            if rank == 0 and t.keep_every and step % t.keep_every == 0: save_checkpoint(out / f"checkpoint-{step:06d}.pt", state())
             last = measure(final=step == t.steps) or last
         if stop["signal"] and rank == 0: save_checkpoint(out / "checkpoint.pt", state())
     finally:

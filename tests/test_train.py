@@ -38,8 +38,13 @@ def weights(run):
 
 
 def test_a_killed_run_resumes_to_the_same_weights(tiny, tmp_path, monkeypatch):
-    full = main(small(tiny, tmp_path / "full"), progress=False)
+    full = main(small(tiny, tmp_path / "full", **{"train.keep_every": 4}), progress=False)
     assert full["step"] == 8 and not full["interrupted"] and "val" in full and "probe" in full
+    kept = sorted(p.name for p in (tmp_path / "full").glob("checkpoint-*.pt"))       # the run's history, every 4 steps
+    assert kept == ["checkpoint-000004.pt", "checkpoint-000008.pt"]
+    assert read_checkpoint(tmp_path / "full/checkpoint-000004.pt")["step"] == 4
+    last = read_checkpoint(tmp_path / "full/checkpoint-000008.pt")["model"]
+    for k, v in weights(tmp_path / "full").items(): assert torch.equal(v, last[k]), k
     # the second run receives SIGTERM while it reads the clips of step 4: it stops there and checkpoints
     get = ClipDataset.__getitem__
     def term_at(self, k):
