@@ -31,7 +31,7 @@ from skimage.morphology import disk
 
 from corrmine.core import EvalConfig, get_device, run_info, write_json
 from corrmine.metrics import score_sequence, seg2bmap
-from corrmine.propagation import propagate, propagate_dense
+from corrmine.propagation import _offsets, propagate, propagate_dense
 
 from timing import timed
 
@@ -63,13 +63,11 @@ def floor(a) -> dict:
     t_mm, _ = timed(lambda: q @ k.T, dev, 5)
     t0, _ = timed(lambda: (q @ k.T).topk(EvalConfig().topk, dim=1), dev, 5)
     rate = 2 * (a.h * a.w) ** 2 * a.dim / t_mm                                  # flop/s on frame 0's product
-    r = float(EvalConfig().radius)
-    oy, ox = np.mgrid[-int(r):int(r) + 1, -int(r):int(r) + 1]
-    inside = oy ** 2 + ox ** 2 < r ** 2
-    pairs = sum(max(a.h - abs(dy), 0) * max(a.w - abs(dx), 0) for dy, dx in zip(oy[inside], ox[inside]))
-    window = 2 * pairs * a.context * a.dim / rate
-    return dict(frame0_seconds=t0, gflops=rate / 1e9, window_gflop=2 * pairs * a.context * a.dim / 1e9,
-                window_seconds=window, seconds_per_frame=t0 + window)
+    _, oy, ox = _offsets(EvalConfig().radius, "cpu")                             # the in-radius offsets propagation uses
+    pairs = sum(max(a.h - abs(dy), 0) * max(a.w - abs(dx), 0) for dy, dx in zip(oy.tolist(), ox.tolist()))
+    flop = 2 * pairs * a.context * a.dim                                        # query-key pairs inside the grid
+    return dict(frame0_seconds=t0, gflops=rate / 1e9, window_gflop=flop / 1e9,
+                window_seconds=flop / rate, seconds_per_frame=t0 + flop / rate)
 
 
 def dilation_f(gt: np.ndarray, pred: np.ndarray, bound_th: float = 0.008) -> np.ndarray:
