@@ -46,6 +46,7 @@ class SynthConfig(Section):
     val_videos: int = opt(30, "[D]", "evaluation videos (DAVIS- and JHMDB-style roots)")
     train_videos: int = opt(60, "[D]", "training videos (YouTube-VOS-style root)")
     probe_videos: int = opt(6, "[D]", "probe videos: rendered like the training videos, with ground truth, disjoint from the evaluation videos; training measures its positives and validates on them (probe/, in the evaluation layout)")
+    select_videos: int = opt(30, "[D]", "selection videos: rendered like the others, with ground truth, disjoint from the evaluation, training and probe videos; for choosing a setting (a learning rate, a length) without looking at the evaluation videos (select/, in the evaluation layout)")
     max_objects: int = opt(2, "[D]", "objects per video: 1 to this many")
     texture: str = opt("other", "[D]", "where objects take their texture: 'other', another photograph than the background's, with its colours matched to the background's pixel by pixel and block by block; 'same', other regions of the background's photograph", ("other", "same"))
     colour_block: int = opt(8, "[D]", "with texture='other': side, in frame pixels, of the blocks whose mean colours are matched too (the feature stride)")
@@ -69,7 +70,7 @@ class SynthConfig(Section):
         if not 1 <= self.max_objects <= 20: raise ValueError(f"SynthConfig.max_objects = {self.max_objects}: 1 to 20")
 
 PRESETS = {
-    "tiny": SynthConfig(height=48, width=64, frames=6, val_videos=2, train_videos=2, probe_videos=2),
+    "tiny": SynthConfig(height=48, width=64, frames=6, val_videos=2, train_videos=2, probe_videos=2, select_videos=2),
     "bench": SynthConfig(),
     "hard": SynthConfig(max_objects=3, texture="same", radius=(0.14, 0.24), speed=(0.03, 0.06), spin=0.06,
                         brightness=0.12, contrast=0.25, hue=0.35),
@@ -418,16 +419,18 @@ def generate(cfg: SynthConfig, # what to generate
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        stream = {"val": 0, "train": 1, "probe": 2}                             # independent seed streams
-        jobs = [(split, i) for split, n in [("val", cfg.val_videos), ("train", cfg.train_videos), ("probe", cfg.probe_videos)] for i in range(n)]
+        stream = {"val": 0, "train": 1, "probe": 2, "select": 3}                # independent seed streams
+        counts = {"val": cfg.val_videos, "train": cfg.train_videos, "probe": cfg.probe_videos, "select": cfg.select_videos}
+        jobs = [(split, i) for split, n in counts.items() for i in range(n)]
         for split, i in tqdm(jobs, desc="corrmine-synth", unit="video", disable=not progress):
             v = render_video(cfg, np.random.SeedSequence([cfg.seed, stream[split], i]), ground_truth=split != "train")
             if split == "val": write_eval_video(tmp, f"synth{i:03d}", v, cfg)
-            elif split == "probe": write_eval_video(tmp / "probe", f"probe{i:03d}", v, cfg)
-            else: write_train_video(tmp, f"train{i:04d}", v, cfg)
-        if cfg.probe_videos:
-            (tmp / "probe/DAVIS/ImageSets/2017").mkdir(parents=True, exist_ok=True)
-            (tmp / "probe/DAVIS/ImageSets/2017/val.txt").write_text("".join(f"probe{i:03d}\n" for i in range(cfg.probe_videos)))
+            elif split == "train": write_train_video(tmp, f"train{i:04d}", v, cfg)
+            else: write_eval_video(tmp / split, f"{split}{i:03d}", v, cfg)      # probe/, select/
+        for split in ("probe", "select"):
+            if counts[split]:
+                (tmp / split / "DAVIS/ImageSets/2017").mkdir(parents=True, exist_ok=True)
+                (tmp / split / "DAVIS/ImageSets/2017/val.txt").write_text("".join(f"{split}{i:03d}\n" for i in range(counts[split])))
         names = [f"synth{i:03d}" for i in range(cfg.val_videos)]
         for path, text in [("DAVIS/ImageSets/2017/val.txt", names), ("VIP_Fine/lists/val_videos.txt", names),
                            ("JHMDB/splits/synth_test_split1.txt", [f"{n}.avi 2" for n in names])]:
@@ -452,4 +455,5 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     cfg = apply_overrides(PRESETS[a.preset], a.overrides + ([f"seed={a.seed}"] if a.seed is not None else []))
     out = generate(cfg, a.out, replace=a.replace)
-    print(f"{out}: {cfg.val_videos} evaluation and {cfg.train_videos} training videos, {cfg.frames} frames of {cfg.height}x{cfg.width}")
+    print(f"{out}: {cfg.val_videos} evaluation, {cfg.train_videos} training, {cfg.probe_videos} probe and {cfg.select_videos} selection videos, "
+          f"{cfg.frames} frames of {cfg.height}x{cfg.width}")
