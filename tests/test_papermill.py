@@ -52,17 +52,24 @@ def test_fig_dir_is_a_parameter_wherever_a_notebook_defines_it():
 
 
 def test_runner_with_a_stamp_runs_again_only_when_an_input_changed(tmp_path):
-    "reproduce.sh's figures step: a second run with nothing changed executes nothing; an edited notebook runs again."
-    nb, out, stamp = tmp_path / "n.ipynb", tmp_path / "out", tmp_path / "stamp.json"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), str(nb))
+    "reproduce.sh's figures step: a second run with nothing changed executes nothing; an edited notebook, a lost executed copy or a lost figure runs again."
+    nb, out, figs, stamp = tmp_path / "n.ipynb", tmp_path / "out", tmp_path / "figs", tmp_path / "stamp.json"
+    figs.mkdir()
+    params = nbformat.v4.new_code_cell("fig_dir = None"); params.metadata["tags"] = ["parameters"]
+    def write(x):
+        cells = [params, nbformat.v4.new_code_cell(f"x = {x}\nopen(fig_dir + '/a.png', 'w').write(str(x))")]
+        nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}), str(nb))
     def runner():
-        r = subprocess.run([sys.executable, str(ROOT / "tools" / "run_nbs.py"), "--out-dir", str(out), "--no-progress",
-                            "--stamp", str(stamp), str(nb)], capture_output=True, text=True, timeout=300)
+        r = subprocess.run([sys.executable, str(ROOT / "tools" / "run_nbs.py"), "--out-dir", str(out), "--fig-dir", str(figs),
+                            "--no-progress", "--stamp", str(stamp), str(nb)], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
         return r.stderr
-    runner()
+    write(1); runner()
     assert (out / "n.ipynb").exists() and json.loads(stamp.read_text())["inputs"]["notebooks"]
-    (out / "n.ipynb").unlink()
-    assert "not executed again" in runner() and not (out / "n.ipynb").exists()
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 2")]), str(nb))
-    assert "not executed again" not in runner() and (out / "n.ipynb").exists()
+    assert json.loads(stamp.read_text())["figures"] == ["a.png"]
+    assert "not executed again" in runner()
+    for lost in (out / "n.ipynb", figs / "a.png"):
+        lost.unlink()
+        assert "missing" in runner() and lost.exists(), lost
+    write(2)
+    assert "not executed again" not in runner() and (figs / "a.png").read_text() == "2"

@@ -11,7 +11,8 @@ temporary file and renamed.
 
 With `--stamp FILE` the run is skipped when FILE records the same inputs (the notebooks, the `corrmine`
 package, the embedded benchmark's `meta.json`, torch and the device) as now; after a run, FILE gets the
-provenance of the run and those inputs. So a second `bash reproduce.sh` does not execute them again.
+provenance of the run, those inputs and the figures written. So a second `bash reproduce.sh` does not execute them
+again, unless an executed copy or a recorded figure has gone missing since.
 """
 import argparse
 import configparser
@@ -77,6 +78,13 @@ def inputs(notebooks: list[Path], flags: set[str]) -> dict:
                 torch=torch.__version__, cuda=torch.cuda.is_available(), skipped_flags=sorted(flags))
 
 
+def outputs(a, figures: list[str], exist: bool = True) -> list[Path]:
+    "The executed copies and the recorded figures that exist (or, with `exist=False`, that are missing)."
+    paths = [] if a.in_place else [a.out_dir / nb.name for nb in a.notebooks]
+    paths += [a.fig_dir / f for f in figures] if a.fig_dir else []
+    return [p for p in paths if p.exists() == exist]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("notebooks", nargs="+", type=Path)
@@ -94,16 +102,22 @@ def main():
     if torch.cuda.is_available(): skip.discard("gpu")
     params = {"fig_dir": str(a.fig_dir.resolve())} if a.fig_dir else {}
     now = inputs(a.notebooks, skip) if a.stamp else None
-    if a.stamp and a.stamp.exists() and json.loads(a.stamp.read_text()).get("inputs") == now:
-        print(f"[corrmine] {len(a.notebooks)} notebooks unchanged since {a.stamp}: not executed again", file=sys.stderr)
-        return
+    if a.stamp and a.stamp.exists():
+        old = json.loads(a.stamp.read_text())
+        missing = outputs(a, old.get("figures", []), exist=False)
+        if old.get("inputs") == now and not missing:
+            print(f"[corrmine] {len(a.notebooks)} notebooks unchanged since {a.stamp}: not executed again", file=sys.stderr)
+            return
+        if old.get("inputs") == now:
+            print(f"[corrmine] inputs unchanged, but {len(missing)} output(s) missing (e.g. {missing[0]}): executing again", file=sys.stderr)
     for nb in a.notebooks:
         out = nb if a.in_place else a.out_dir / nb.name
         print(f"[corrmine] {nb}", file=sys.stderr, flush=True)
         skipped = run(nb.resolve(), out.resolve(), skip, params, not a.no_progress)
         if skipped: print(f"[corrmine]   skipped {len(skipped)} cell(s) flagged {sorted(skip)}", file=sys.stderr)
     if a.stamp:
-        write_json(a.stamp, dict(run_info("cuda" if now["cuda"] else "cpu"), inputs=now,
+        figures = sorted(p.name for p in a.fig_dir.glob("*.png")) if a.fig_dir else []
+        write_json(a.stamp, dict(run_info("cuda" if now["cuda"] else "cpu"), inputs=now, figures=figures,
                                  what=f"{len(a.notebooks)} notebooks executed by tools/run_nbs.py"))
 
 
