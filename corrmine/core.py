@@ -29,8 +29,8 @@ from torch import Tensor
 # %% auto #0
 __all__ = ['MINING_PARTS', 'flatten_hw', 'unflatten_hw', 'grid_coords', 'opt', 'Section', 'ModelConfig', 'MiningConfig',
            'NegativeConfig', 'LossConfig', 'TrainConfig', 'EvalConfig', 'JhmdbConfig', 'VipConfig', 'MatchConfig',
-           'Config', 'parse_cli', 'apply_overrides', 'describe', 'get_device', 'seed_everything', 'atomic_path',
-           'write_json', 'run_info']
+           'Config', 'parse_cli', 'apply_overrides', 'same_config', 'describe', 'get_device', 'seed_everything',
+           'atomic_path', 'write_json', 'run_info']
 
 # %% ../nbs/00_core.ipynb #2498ef77
 def flatten_hw(x: Tensor, # [..., d, h, w] feature maps
@@ -301,6 +301,19 @@ def apply_overrides(cfg: Config, # the configuration to start from
             elif key in flat: changes[f.name] = _coerce(key, flat[key], hints[f.name])
         return dataclasses.replace(node, **changes)
     return rebuild(cfg, "")
+
+# %% ../nbs/00_core.ipynb #897c12bd
+def same_config(stored: Mapping, # a configuration as written to disk (`Config.to_dict`, through JSON)
+                current: Mapping, # the configuration of today's run
+                defaults: Mapping | None = None, # `Config().to_dict()`
+                ignore: Iterable[str] = (), # dotted keys that do not change what runs (e.g. 'train.resume')
+               ) -> bool:
+    "Whether `stored` describes the same run as `current`; fields added since match when they hold their default."
+    plain = lambda d: {k: v for k, v in _flatten(json.loads(json.dumps(d))).items() if k not in set(ignore)}
+    old, new = plain(stored), plain(current)
+    dflt = plain(defaults if defaults is not None else Config().to_dict())
+    if set(old) - set(new): return False                                 # a field that no longer exists
+    return all(old[k] == v if k in old else k in dflt and dflt[k] == v for k, v in new.items())
 
 # %% ../nbs/00_core.ipynb #6bb950ff
 def describe(cfg: Config) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import Config, atomic_path, parse_cli, write_json
+from .core import Config, atomic_path, parse_cli, same_config, write_json
 from .datasets import DavisDataset
 from .evaluate import blend
 from .formats import read_index_png
@@ -31,8 +31,8 @@ from .viz import savefig
 # %% auto #0
 __all__ = ['REPORTED_SOURCE', 'REPORTED', 'MINING_COMBOS', 'MINING_TRAINED', 'NEGATIVES', 'SENSITIVITY', 'PLAIN',
            'EVAL_TEMPERATURES', 'MINUTES', 'TABLES', 'MATCH_COLS', 'Run', 'plan', 'select', 'record_path',
-           'train_config', 'same_config', 'read_inputs', 'is_done', 'ProfileUnavailable', 'check_profile', 'execute',
-           'pending', 'load_records', 'seeds_of', 'summarise', 'cell', 'metric', 'gain', 'write_table', 'build_tables',
+           'train_config', 'read_inputs', 'is_done', 'ProfileUnavailable', 'check_profile', 'execute', 'pending',
+           'load_records', 'seeds_of', 'summarise', 'cell', 'metric', 'gain', 'write_table', 'build_tables',
            'build_figures', 'main']
 
 # %% ../nbs/22_reproduce.ipynb #2573cab5
@@ -168,20 +168,6 @@ def train_config(preset_name: str, # a training preset (corrmine.train.PRESETS)
     return preset(preset_name, {"train.data": str(data / "YTVOS/train/JPEGImages"),
                                 "train.probe": str(data / "probe") if (data / "probe").is_dir() else "",
                                 **train_overrides, "seed": seed, "train.out": str(run_dir)})
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    return {k2: v2 for k, v in d.items() for k2, v2 in (_flat(v, f"{prefix}{k}.").items() if isinstance(v, dict) else [(f"{prefix}{k}", v)])}
-
-def same_config(recorded: dict, # the configuration a record holds
-                current: dict, # the configuration the run resolves to today
-                defaults: dict | None = None, # `Config().to_dict()`
-               ) -> bool:
-    """Whether a record was made with today's configuration. A field that the record lacks was added since; it
-    matches when it holds its default, which by convention reproduces the behaviour from before the field existed."""
-    old, new = _flat(json.loads(json.dumps(recorded))), _flat(json.loads(json.dumps(current)))
-    dflt = _flat(json.loads(json.dumps(defaults if defaults is not None else Config().to_dict())))
-    if set(old) - set(new): return False                                 # a field that no longer exists
-    return all(old[k] == v if k in old else k in dflt and dflt[k] == v for k, v in new.items())
 
 def read_inputs(records: str | os.PathLike, run: Run) -> dict[str, str | None]:
     "The identity of each record that `run` reads (`after`): the SHA-256 of its bytes, 16 hex digits; None if missing."

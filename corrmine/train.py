@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
 from .affinity import affinity, clip_affinity
-from .core import Config, atomic_path, describe, get_device, run_info, seed_everything, write_json
+from .core import Config, atomic_path, describe, get_device, run_info, same_config, seed_everything, write_json
 from .datasets import ClipDataset, seed_worker
 from .encoder import CorrNet, load_state_strict, read_checkpoint
 from .evaluate import frame_features
@@ -131,9 +131,8 @@ def claim_run(out: Path, # the run folder
              ) -> Path | None: # the checkpoint to resume from, if any
     "Make `out` this run's folder: new, or one holding the same configuration (resumed); refuse anything else."
     stored = out / "config.json"
-    same = lambda d: {**d, "train": {k: v for k, v in d["train"].items() if k != "resume"}}   # how to start is not what runs
-    if stored.exists():
-        if same(json.loads(stored.read_text())) != same(json.loads(json.dumps(cfg.to_dict()))):
+    if stored.exists():                       # how to start is not what runs; a field added since matches at its default
+        if not same_config(json.loads(stored.read_text()), cfg.to_dict(), ignore=["train.resume"]):
             raise FileExistsError(f"{out}: holds a run with another configuration ({stored}); choose another train.out")
         if cfg.train.resume == "never": raise FileExistsError(f"{out}: holds a run, and train.resume=never refuses to continue it")
         ckpt = out / "checkpoint.pt"

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import corrmine.train as tr
+from corrmine.core import _flatten
 from corrmine.datasets import ClipDataset
 from corrmine.encoder import read_checkpoint
 from corrmine.synth import PRESETS, generate
@@ -68,6 +69,10 @@ def test_run_folders_are_resumed_or_refused(tiny, tmp_path):
     cfg = small(tiny, tmp_path / "run", **{"train.steps": 2})
     main(cfg, progress=False)
     assert main(cfg, progress=False)["step"] == 2                                  # finished: nothing more to do
+    stored = json.loads((tmp_path / "run/config.json").read_text())               # a folder from before train.keep_every
+    del stored["train"]["keep_every"]; (tmp_path / "run/config.json").write_text(json.dumps(stored))
+    assert main(cfg, progress=False)["step"] == 2                                  # the new field at its default: same run
+    with pytest.raises(FileExistsError, match="another configuration"): main(cfg.override({"train.keep_every": 1}), progress=False)
     with pytest.raises(FileExistsError, match="another configuration"): main(cfg.override({"loss.tau": 0.2}), progress=False)
     with pytest.raises(FileExistsError, match="resume=never"): main(cfg.override({"train.resume": "never"}), progress=False)
     (tmp_path / "other").mkdir(); (tmp_path / "other/notes.txt").write_text("mine")
@@ -104,7 +109,7 @@ with open(sys.argv[2] + f"-{dist.get_rank()}.json", "w") as fh: json.dump({k: re
 def test_ddp_two_processes_agree(tiny, tmp_path):
     cfg = small(tiny, tmp_path / "ddp", **{"train.steps": 4, "train.batch_size": 4, "train.val_every": 0, "train.probe": ""})
     script = tmp_path / "ddp.py"; script.write_text(DDP_SCRIPT)
-    overrides = {k: v for k, v in _flat(cfg.to_dict()).items()}
+    overrides = _flatten(cfg.to_dict())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
                         json.dumps(overrides), str(tmp_path / "summary")], capture_output=True, text=True, env=env, timeout=600)
@@ -117,14 +122,6 @@ def test_ddp_two_processes_agree(tiny, tmp_path):
     steps = [r["step"] for r in read_log(tmp_path / "ddp", "train")]
     assert steps == [1, 2, 3, 4]
     assert json.loads((tmp_path / "ddp/run-info-000000.json").read_text())["world"] == 2
-
-
-def _flat(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict): out.update(_flat(v, f"{prefix}{k}."))
-        else: out[f"{prefix}{k}"] = v
-    return out
 
 
 def test_trains_on_a_folder_of_mp4_videos_and_evaluates_the_checkpoint(tiny, tmp_path):
