@@ -10,7 +10,7 @@ forced automatically when CUDA is available; `--flags slow` forces more. Outputs
 temporary file and renamed.
 
 With `--stamp FILE` the run is skipped when FILE records the same inputs (the notebooks, the `corrmine`
-package, the embedded benchmark's `meta.json`, torch and the device) as now; after a run, FILE gets the
+package, the embedded benchmark's `meta.json`, the training logs that `21_train` plots, torch and the device) as now; after a run, FILE gets the
 provenance of the run, those inputs and the figures written. So a second `bash reproduce.sh` does not execute them
 again, unless an executed copy or a recorded figure has gone missing since.
 """
@@ -75,6 +75,7 @@ def inputs(notebooks: list[Path], flags: set[str]) -> dict:
     return dict(notebooks={str(nb): digest(nb) for nb in notebooks},
                 package={p.name: digest(p) for p in sorted((ROOT / "corrmine").glob("*.py"))},
                 benchmark=digest(meta) if meta.exists() else None,
+                results={str(p.relative_to(ROOT)): digest(p) for p in sorted((ROOT / "results" / "train").glob("log-seed*.jsonl"))},
                 torch=torch.__version__, cuda=torch.cuda.is_available(), skipped_flags=sorted(flags))
 
 
