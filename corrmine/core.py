@@ -309,7 +309,8 @@ def same_config(stored: Mapping, # a configuration as written to disk (`Config.t
                 ignore: Iterable[str] = (), # dotted keys that do not change what runs (e.g. 'train.resume')
                ) -> bool:
     "Whether `stored` describes the same run as `current`; fields added since match when they hold their default."
-    plain = lambda d: {k: v for k, v in _flatten(json.loads(json.dumps(d))).items() if k not in set(ignore)}
+    ignore = set(ignore)
+    plain = lambda d: {k: v for k, v in _flatten(json.loads(json.dumps(d))).items() if k not in ignore}
     old, new = plain(stored), plain(current)
     dflt = plain(defaults if defaults is not None else Config().to_dict())
     if set(old) - set(new): return False                                 # a field that no longer exists

@@ -10,8 +10,8 @@ forced automatically when CUDA is available; `--flags slow` forces more. Outputs
 temporary file and renamed.
 
 With `--stamp FILE` the run is skipped when FILE records the same inputs (the notebooks, the `corrmine`
-package, the embedded benchmark's `meta.json`, the training logs that `21_train` plots, torch and the device) as now; after a run, FILE gets the
-provenance of the run, those inputs and the figures written. So a second `bash reproduce.sh` does not execute them
+package, the embedded benchmark's `meta.json`, the training logs that `21_train` plots, torch and the device)
+as now; after a run, FILE gets the provenance of the run, those inputs and the figures written. So a second `bash reproduce.sh` does not execute them
 again, unless an executed copy or a recorded figure has gone missing since.
 """
 import argparse
@@ -79,11 +79,11 @@ def inputs(notebooks: list[Path], flags: set[str]) -> dict:
                 torch=torch.__version__, cuda=torch.cuda.is_available(), skipped_flags=sorted(flags))
 
 
-def outputs(a, figures: list[str], exist: bool = True) -> list[Path]:
-    "The executed copies and the recorded figures that exist (or, with `exist=False`, that are missing)."
+def missing_outputs(a, figures: list[str]) -> list[Path]:
+    "The executed copies and the recorded figures that are not there."
     paths = [] if a.in_place else [a.out_dir / nb.name for nb in a.notebooks]
     paths += [a.fig_dir / f for f in figures] if a.fig_dir else []
-    return [p for p in paths if p.exists() == exist]
+    return [p for p in paths if not p.exists()]
 
 
 def main():
@@ -105,7 +105,7 @@ def main():
     now = inputs(a.notebooks, skip) if a.stamp else None
     if a.stamp and a.stamp.exists():
         old = json.loads(a.stamp.read_text())
-        missing = outputs(a, old.get("figures", []), exist=False)
+        missing = missing_outputs(a, old.get("figures", []))
         if old.get("inputs") == now and not missing:
             print(f"[corrmine] {len(a.notebooks)} notebooks unchanged since {a.stamp}: not executed again", file=sys.stderr)
             return
