@@ -13,7 +13,8 @@
 #   3. the benchmark suite on CUDA at full sizes (bench/suite.py): a training step at the paper's clip shape in
 #      parts, propagation at DAVIS size against the dense reference, Sinkhorn, and the DAVIS-val-sized evaluation
 #      (1999 frames at 480p, features included); its report and JSON come back in $OUT;
-#   4. the synthetic-cpu preset's 1000 steps on the GPU (the reproduction's main runs).
+#   4. the synthetic-cpu preset's 1000 steps on the GPU (the reproduction's main runs);
+#   5. torch.compile against eager (bench/compile.py): the encoder's forward and backward, the log-domain Sinkhorn.
 # On one H200 its parts took about 8 minutes together, measured before they were gathered into the suite
 # (results/bench/gpu/README.md); the DAVIS-val-sized evaluation alone took about 4 of them.
 set -uo pipefail
@@ -79,6 +80,7 @@ step "paper-torchrun" 150 bash -c paper
 step "suite" 330 python3 bench/suite.py --device cuda --md "$OUT/bench-cuda.md"
 for f in results/bench/*-cuda.json; do [ -f "$f" ] && cp "$f" "$OUT/"; done
 step "synthetic-1000" 150 corrmine-train --preset synthetic-cpu device=cuda train.probe= train.out=runs/gpu-synthetic train.workers=8
+step "compile" 150 python3 bench/compile.py --device cuda --batch 8 --out "$OUT/compile-cuda.json"
 
 echo; echo "=== summary ($(( $(date +%s) - start )) s)"
 printf '%s\n' "${summary[@]}"

@@ -17,19 +17,45 @@ from .core import EvalConfig
 __all__ = ['propagate', 'propagate_dense']
 
 # %% ../nbs/14_propagation.ipynb #ffe0f55a
+def _block_topk(s: Tensor, # scores; their size along `dim` is a multiple of `block`
+                k: int, block: int, dim: int,
+               ) -> tuple[Tensor, Tensor]: # the k largest values along dim (sorted) and their positions
+    """Exact top-k along `dim`, searching only the k blocks of `block` consecutive scores with the largest maxima.
+    Exact because a block that holds one of the k largest values has a larger maximum than every block that does not
+    (up to ties), and a block maximum is a cheap vectorised reduction where `torch.topk` on the CPU is a slow scan."""
+    nb = s.shape[dim] // block
+    shape = list(s.shape); shape[dim:dim + 1] = [nb, block]
+    bm, b = s.view(shape), block
+    while b > 1:                                                                        # pairwise maxima, halving the block
+        b //= 2
+        bm = torch.maximum(bm.narrow(dim + 1, 0, b), bm.narrow(dim + 1, b, b))
+    blocks = bm.squeeze(dim + 1).topk(min(k, nb), dim=dim, sorted=False).indices
+    within = torch.arange(block, device=s.device).view([1] * (dim + 1) + [block] + [1] * (s.dim() - dim - 1))
+    pos = (blocks.unsqueeze(dim + 1) * block + within).flatten(dim, dim + 1)            # every position of those blocks
+    top, j = s.gather(dim, pos).topk(min(k, pos.shape[dim]), dim=dim)
+    return top, pos.gather(dim, j)
+
 def _merge_topk(vals: list[Tensor], labels: list[Tensor], k: int) -> tuple[Tensor, Tensor]:
     "Top-k over several candidate sets: vals [Q, k_i], labels [Q, k_i, C] -> [Q, k], [Q, k, C]."
     v, lab = torch.cat(vals, 1), torch.cat(labels, 1)
     top, idx = v.topk(min(k, v.shape[1]), dim=1)
     return top, lab.gather(1, idx[..., None].expand(-1, -1, lab.shape[-1]))
 
-def _dense_topk(q: Tensor, keys: Tensor, key_labels: Tensor, k: int, chunk: int = 1024):
+def _dense_topk(q: Tensor, keys: Tensor, key_labels: Tensor, k: int, chunk: int = 1024, block: int = 32):
     """q [N, d], keys [M, d], key_labels [M, C] -> top-k values [N, k] and their labels [N, k, C].
-    Queries go `chunk` at a time, so that each block of scores is still in cache when its top-k reads it."""
-    kk = min(k, keys.shape[0])
+    Queries go `chunk` at a time, so that each block of scores is still in cache when its top-k reads it; the keys
+    are padded with zeros to a multiple of `block`, whose scores are set to -inf."""
+    M = keys.shape[0]
+    Mp = -(-M // block) * block
+    kp = keys if Mp == M else torch.cat([keys, keys.new_zeros(Mp - M, keys.shape[1])])
+    kk = min(k, M)
     top, idx = q.new_empty(q.shape[0], kk), torch.empty(q.shape[0], kk, dtype=torch.long, device=q.device)
+    s = q.new_empty(min(chunk, q.shape[0]), Mp)
     for i in range(0, q.shape[0], chunk):
-        torch.topk(q[i:i + chunk] @ keys.T, kk, dim=1, out=(top[i:i + chunk], idx[i:i + chunk]))
+        c = min(chunk, q.shape[0] - i)
+        torch.mm(q[i:i + c], kp.T, out=s[:c])
+        s[:c, M:] = float("-inf")
+        top[i:i + c], idx[i:i + c] = _block_topk(s[:c], kk, block, 1)
     return top, key_labels[idx]
 
 def _offsets(radius: float, device) -> tuple[int, Tensor, Tensor]:
@@ -40,69 +66,92 @@ def _offsets(radius: float, device) -> tuple[int, Tensor, Tensor]:
     return r, oy[inside], ox[inside]
 
 class _RecentWindow:
-    """The recent frames' features and labels, zero-padded by r and stored row-major with the frames inside each row
-    ([H+2r, R, W+2r, d]); a slot per frame, reused when a frame leaves the window."""
-    def __init__(self, radius: float, R: int, d: int, C: int, h: int, w: int, like: Tensor, label_dtype):
-        self.r, self.oy, self.ox = _offsets(radius, like.device)
-        r = self.r
-        self.R, self.h, self.w = R, h, w
-        self.feats = like.new_zeros(h + 2 * r, R, w + 2 * r, d)
-        self.labels = torch.zeros(h + 2 * r, R, w + 2 * r, C, device=like.device, dtype=label_dtype)
-        self.tables, self.outside = {}, {}
+    """The recent frames' features and labels, zero-padded by r and stored [row, column, frame, channel]; a slot per
+    frame, reused when a frame leaves the window. Queries go in tiles of th x tw cells, a whole row of tiles at once.
+
+    For each of the th + 2r key rows around a tile, the cells within reach of some query of the tile are one
+    contiguous run of (tw + 2 wd) columns x R frames, wd being the half-width of the radius's disk at that row's
+    distance from the tile: one matrix product per key row scores them, for every tile of the row at once (a strided
+    view: no key is copied). The scores of a tile row are laid out [tile, column of the run, query]; an additive mask
+    (0 or -inf, per tile shape, cached) removes what lies outside each query's own disk, a second one the padding."""
+    def __init__(self, radius: float, R: int, d: int, C: int, h: int, w: int, like: Tensor, label_dtype,
+                 tile: tuple[int, int] = (4, 4), block: int = 32):
+        r, oy, ox = _offsets(radius, like.device)
+        dev, (th, tw) = like.device, tile
+        self.r, self.R, self.h, self.w, self.th, self.tw, self.block = r, R, h, w, th, tw, block
+        self.nty, self.ntx = -(-h // th), -(-w // tw)                                     # tiles per column and row
+        self.Wp = self.ntx * tw + 2 * r
+        self.feats = like.new_zeros(self.nty * th + 2 * r, self.Wp, R, d)
+        self.labels = torch.zeros(*self.feats.shape[:3], C, device=dev, dtype=label_dtype)
+        self.rows, n = [], 0                                                               # (key row, half-width, first score, count)
+        for j in range(th + 2 * r):
+            dy = max(0, r - j, j - (r + th - 1))                                           # its distance to the tile's rows
+            wd = int(ox[oy.abs() == dy].max())
+            self.rows.append((j, wd, n, (tw + 2 * wd) * R)); n += (tw + 2 * wd) * R
+        self.n = -(-n // block) * block                                                    # scores per query, padded
+        # each score's key cell relative to the tile's padded corner: row, column, frame
+        ky, kx, kf = (torch.zeros(self.n, dtype=torch.long, device=dev) for _ in range(3))
+        for j, wd, o, L in self.rows:
+            u = torch.arange(L, device=dev)
+            ky[o:o + L], kx[o:o + L], kf[o:o + L] = j, r - wd + u // R, u % R
+        disk = torch.zeros(2 * r + 1, 2 * r + 1, dtype=torch.bool, device=dev); disk[oy + r, ox + r] = True
+        m = torch.arange(th * tw, device=dev)
+        dy, dx = ky[:, None] - (r + m // tw), kx[:, None] - (r + m % tw)                  # [n, queries]
+        near = disk[dy.clamp(-r, r) + r, dx.clamp(-r, r) + r] & (dy.abs() <= r) & (dx.abs() <= r)
+        near[n:] = False
+        self.mask = torch.zeros(self.n, th * tw, device=dev, dtype=like.dtype).masked_fill_(~near, float("-inf"))
+        self.ky, self.kx = ky, kx
+        self.key = (ky * self.Wp + kx) * R + kf                                            # index into the flat labels
+        self.scores = like.new_full((self.ntx, self.n, th * tw), float("-inf"))          # the padding scores stay -inf
+        self.padding = {}
 
     def put(self, slot: int, f: Tensor, y: Tensor):
         "Store frame features f [d, h, w] and labels y [C, h, w] in `slot`."
         r = self.r
-        self.feats[r:r + self.h, slot, r:r + self.w] = f.permute(1, 2, 0)
-        self.labels[r:r + self.h, slot, r:r + self.w] = y.permute(1, 2, 0)
+        self.feats[r:r + self.h, r:r + self.w, slot] = f.permute(1, 2, 0)
+        self.labels[r:r + self.h, r:r + self.w, slot] = y.permute(1, 2, 0)
 
-    def _table(self, th: int, tw: int):
-        "For a th x tw tile: each query's in-radius key cells (tile-padded coordinates) and their flat index into the scores."
-        if (th, tw) not in self.tables:
-            dev, R, r = self.feats.device, self.R, self.r
-            kw = tw + 2 * r
-            my, mx = torch.meshgrid(torch.arange(th, device=dev), torch.arange(tw, device=dev), indexing="ij")
-            ky = my.reshape(-1, 1) + r + self.oy                                               # [M, n]
-            kx = mx.reshape(-1, 1) + r + self.ox
-            M, n = ky.shape
-            frames = torch.arange(R, device=dev).view(1, R, 1)
-            flat = ((ky[:, None] * R + frames) * M + torch.arange(M, device=dev).view(M, 1, 1)) * kw + kx[:, None]
-            self.tables[th, tw] = ky, kx, flat.reshape(M, R * n)
-        return self.tables[th, tw]
+    def _padding(self, ty: int) -> list[tuple[int, int, Tensor]]:
+        "For tile row ty: (first tile, end tile, additive mask [tiles, n, 1]) for the runs of tiles whose keys reach the padding."
+        if ty not in self.padding:
+            r, dev = self.r, self.feats.device
+            ky = ty * self.th + self.ky
+            kx = torch.arange(self.ntx, device=dev)[:, None] * self.tw + self.kx           # [tiles, n]
+            pad = (ky < r) | (ky >= r + self.h) | (kx < r) | (kx >= r + self.w)
+            hit = pad.any(1).tolist()
+            runs, a = [], None
+            for t, hi in enumerate(hit + [False]):
+                if hi and a is None: a = t
+                if not hi and a is not None: runs.append((a, t)); a = None
+            self.padding[ty] = [(a, b, torch.zeros(b - a, self.n, 1, device=dev, dtype=self.feats.dtype)
+                                 .masked_fill_(pad[a:b, :, None], float("-inf"))) for a, b in runs]
+        return self.padding[ty]
 
     def topk(self, q: Tensor, # [d, h, w] query frame features
-             k: int, tile: int = 8,
-            ) -> tuple[Tensor, Tensor]: # values [N, k'], labels [N, k', C] with k' = min(k, R * n)
-        "Top-k over the recent frames' nodes within the radius of each query cell, tile by tile."
+             k: int,
+            ) -> tuple[Tensor, Tensor]: # values [N, k'], labels [N, k', C] with k' = min(k, scores per query)
+        "Top-k over the recent frames' nodes within the radius of each query cell."
         d, h, w = q.shape
-        r, R, n = self.r, self.R, len(self.oy)
-        Wp = w + 2 * r
-        kk = min(k, R * n)
-        vals = q.new_empty(h, w, kk)
-        labs = self.labels.new_empty(h, w, kk, self.labels.shape[-1])
-        qc = q.permute(1, 2, 0)                                                               # [h, w, d]
-        for y0 in range(0, h, tile):
-            for x0 in range(0, w, tile):
-                th, tw = min(tile, h - y0), min(tile, w - x0)
-                kh, kw = th + 2 * r, tw + 2 * r
-                ky, kx, flat = self._table(th, tw)
-                # the (kh rows) x (R frames) key rows of this tile, each kw cells long: a strided view, no copy
-                keys = self.feats[y0:, :, x0:].as_strided((kh * R, kw, d), (Wp * d, d, 1))
-                # scores [kh*R, M, kw]: a query's in-radius cells of one key row are a contiguous run, so the gather
-                # below reads few cache lines
-                s = torch.matmul(qc[y0:y0 + th, x0:x0 + tw].reshape(-1, d), keys.transpose(1, 2))
-                s = torch.take(s, flat).view(th * tw, R, n)                                   # in-radius nodes only
-                if (y0, x0, th, tw) not in self.outside:                                              # padding is not a node
-                    gy, gx = y0 + ky - r, x0 + kx - r                                         # grid coordinates [M, n]
-                    out = (gy < 0) | (gy >= h) | (gx < 0) | (gx >= w)
-                    self.outside[y0, x0, th, tw] = out[:, None] if out.any() else None                # only border tiles have any
-                if self.outside[y0, x0, th, tw] is not None: s.masked_fill_(self.outside[y0, x0, th, tw], float("-inf"))
-                top, idx = s.view(th * tw, -1).topk(kk, dim=1)
-                frame, cell = idx // n, idx % n
-                m = torch.arange(th * tw, device=q.device)[:, None]
-                vals[y0:y0 + th, x0:x0 + tw] = top.view(th, tw, kk)
-                labs[y0:y0 + th, x0:x0 + tw] = self.labels[y0 + ky[m, cell], frame, x0 + kx[m, cell]].view(th, tw, kk, -1)
-        return vals.view(h * w, kk), labs.view(h * w, kk, -1)
+        th, tw, r, R, nty, ntx, Wp = self.th, self.tw, self.r, self.R, self.nty, self.ntx, self.Wp
+        M, kk, S = th * tw, min(k, self.n), self.scores
+        qp = q.new_zeros(nty * th, ntx * tw, d); qp[:h, :w] = q.permute(1, 2, 0)
+        qt = qp.view(nty, th, ntx, tw, d).permute(0, 2, 4, 1, 3).reshape(nty, ntx, d, M)  # [nty, ntx, d, M], contiguous
+        vals = q.new_empty(nty, ntx, kk, M)
+        labs = self.labels.new_empty(nty, ntx, kk, M, self.labels.shape[-1])
+        flat = self.labels.view(-1, self.labels.shape[-1])
+        corner = torch.arange(ntx, device=q.device).view(ntx, 1, 1) * tw * R               # each tile's first key, in the flat labels
+        for ty in range(nty):
+            for j, wd, o, L in self.rows:                                                  # key row j of every tile of the row
+                keys = self.feats.as_strided((ntx, L, d), (tw * R * d, d, 1),
+                                             self.feats.storage_offset() + ((ty * th + j) * Wp + r - wd) * R * d)
+                torch.matmul(keys, qt[ty], out=S[:, o:o + L])
+            S.add_(self.mask)                                                              # outside each query's disk
+            for a, b, pad in self._padding(ty): S[a:b].add_(pad)                           # the padding
+            vals[ty], i = _block_topk(S, kk, self.block, 1)                                # [ntx, kk, M]
+            labs[ty] = flat[self.key[i] + corner + ty * th * Wp * R]
+        vals = vals.permute(0, 1, 3, 2).reshape(nty, ntx, th, tw, kk).transpose(1, 2).reshape(nty * th, ntx * tw, kk)
+        labs = labs.permute(0, 1, 3, 2, 4).reshape(nty, ntx, th, tw, kk, -1).transpose(1, 2).reshape(nty * th, ntx * tw, kk, -1)
+        return vals[:h, :w].reshape(h * w, kk), labs[:h, :w].reshape(h * w, kk, -1)
 
 class _DenseMemory:
     """Small grids: frame 0 and the R recent slots as one key set [(R+1)N, d], scored densely, with the radius mask
