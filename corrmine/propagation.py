@@ -41,19 +41,21 @@ def _merge_topk(vals: list[Tensor], labels: list[Tensor], k: int) -> tuple[Tenso
     top, idx = v.topk(min(k, v.shape[1]), dim=1)
     return top, lab.gather(1, idx[..., None].expand(-1, -1, lab.shape[-1]))
 
+def _pad_keys(keys: Tensor, block: int = 32) -> Tensor:
+    "keys [M, d] with zero rows appended up to a multiple of `block`, as `_dense_topk` takes them (once per video)."
+    extra = -keys.shape[0] % block
+    return torch.cat([keys, keys.new_zeros(extra, keys.shape[1])]) if extra else keys
+
 def _dense_topk(q: Tensor, keys: Tensor, key_labels: Tensor, k: int, chunk: int = 1024, block: int = 32):
-    """q [N, d], keys [M, d], key_labels [M, C] -> top-k values [N, k] and their labels [N, k, C].
-    Queries go `chunk` at a time, so that each block of scores is still in cache when its top-k reads it; the keys
-    are padded with zeros to a multiple of `block`, whose scores are set to -inf."""
-    M = keys.shape[0]
-    Mp = -(-M // block) * block
-    kp = keys if Mp == M else torch.cat([keys, keys.new_zeros(Mp - M, keys.shape[1])])
-    kk = min(k, M)
+    """q [N, d], keys [Mp, d] (`_pad_keys`: the M = len(key_labels) keys, then zero rows up to a multiple of `block`,
+    whose scores are set to -inf), key_labels [M, C] -> top-k values [N, k] and their labels [N, k, C].
+    Queries go `chunk` at a time, so that each block of scores is still in cache when its top-k reads it."""
+    M, kk = key_labels.shape[0], min(k, key_labels.shape[0])
     top, idx = q.new_empty(q.shape[0], kk), torch.empty(q.shape[0], kk, dtype=torch.long, device=q.device)
-    s = q.new_empty(min(chunk, q.shape[0]), Mp)
+    s = q.new_empty(min(chunk, q.shape[0]), keys.shape[0])
     for i in range(0, q.shape[0], chunk):
         c = min(chunk, q.shape[0] - i)
-        torch.mm(q[i:i + c], kp.T, out=s[:c])
+        torch.mm(q[i:i + c], keys.T, out=s[:c])
         s[:c, M:] = float("-inf")
         top[i:i + c], idx[i:i + c] = _block_topk(s[:c], kk, block, 1)
     return top, key_labels[idx]
@@ -198,6 +200,7 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
     small = R > 0 and (R + 1) * (h * w) ** 2 <= dense_limit
     if small: mem = _DenseMemory(cfg.radius, R, f0, y0, h, w)
     win = _RecentWindow(cfg.radius, R, d, C, h, w, feats, labels0.dtype) if R > 0 and not small else None
+    if not small: f0k = _pad_keys(f0)                                                    # frame 0's keys, padded once
     if win is not None:
         for slot in range(R): win.put(slot, feats[0], labels0)                            # frames before 0 are frame 0
     for t in tqdm(range(1, T), desc="propagate", unit="frame", disable=not progress, leave=False):
@@ -207,7 +210,7 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
             top, lab = mem.topk(q.reshape(d, -1).T, cfg.topk)
         else:
             if win is not None and t >= 2: win.put((t - 1) % R, feats[t - 1], out[t - 1])  # t-1 replaces t-1-R
-            cands = [_dense_topk(q.reshape(d, -1).T, f0, y0, cfg.topk)]
+            cands = [_dense_topk(q.reshape(d, -1).T, f0k, y0, cfg.topk)]
             if win is not None: cands.append(win.topk(q, cfg.topk))
             top, lab = _merge_topk([c[0] for c in cands], [c[1] for c in cands], cfg.topk)
         wts = torch.softmax(top / cfg.temperature, dim=1)                                 # [N, k]
