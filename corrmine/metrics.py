@@ -63,7 +63,10 @@ def f_measure(gt: np.ndarray, # [H, W] bool true mask
     if n_pred == 0 and n_gt > 0: p, rec = 1.0, 0.0
     elif n_pred > 0 and n_gt == 0: p, rec = 0.0, 1.0
     elif n_pred == 0 and n_gt == 0: p, rec = 1.0, 1.0
-    else:
+    else:                                                   # on the bounding box of both boundaries: all either can match
+        rows, cols = np.flatnonzero((bg | bp).any(1)), np.flatnonzero((bg | bp).any(0))
+        box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        bg, bp = bg[box], bp[box]
         p = (bp & _near(bg, r)).sum() / n_pred
         rec = (bg & _near(bp, r)).sum() / n_gt
     return 0.0 if p + rec == 0 else 2 * p * rec / (p + rec)
