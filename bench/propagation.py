@@ -5,17 +5,15 @@
 
 Each variant runs in its own process, so that its peak memory (resident set on the CPU, allocated memory
 on CUDA) is its own. The video has 1 + context frames, so the last frame is propagated from a full context
-of frame 0 and 20 recent frames; the time reported is per propagated frame. corrmine runs twice: as it chooses on
-this device (on a CPU with native bfloat16, a bfloat16 pass whose candidates are rescored in float32), and in
-float32 throughout (`coarse=False`, what it does on other CPUs). Outputs are compared. Also times
+of frame 0 and 20 recent frames; the time reported is per propagated frame. Outputs are compared. Also times
 the DAVIS scoring of one 480p sequence (854 x 480, 3 objects, 50 frames), against F computed by the official
 davis2017-evaluation toolkit's method (a disk dilation of both boundaries per object and frame), which must give
 the same values.
 
-It also measures, in the same run, a floor for any method that makes its products in float32: frame 0's dense
-product (every query against every cell of frame 0: nothing to skip; its top-k not counted), plus the in-radius
-products of the recent frames at the rate this machine reaches on frame 0's matrix product (no gather, no top-k, no
-padding counted); and the same products in bfloat16, the floor of the bfloat16 pass alone.
+It also measures, in the same run, a floor for any exact method: frame 0's dense product (every query against
+every cell of frame 0: nothing to skip; its top-k not counted), plus the in-radius products of the recent frames at the
+rate this machine reaches on frame 0's matrix product (no gather, no top-k, no padding counted). The ratio at
+that floor bounds the speed-up any exact implementation can show against the dense reference here.
 """
 import argparse
 import json
@@ -33,7 +31,6 @@ from skimage.morphology import disk
 
 from corrmine.core import EvalConfig, get_device, run_info, write_json
 from corrmine.metrics import score_sequence, seg2bmap
-from corrmine import propagation
 from corrmine.propagation import _offsets, propagate, propagate_dense
 
 from timing import timed
@@ -47,7 +44,7 @@ def child(variant: str, a) -> dict:
     feats = F.normalize(torch.randn(T, a.dim, a.h, a.w, generator=g), dim=1).to(dev)
     lab = torch.softmax(3 * torch.randn(4, a.h, a.w, generator=g), 0).to(dev)
     cfg = EvalConfig(context=a.context)
-    fn = {"corrmine": propagate, "corrmine-fp32": lambda *x: propagate(*x, coarse=False), "dense": propagate_dense}[variant]
+    fn = propagate if variant == "corrmine" else propagate_dense
     if dev.type == "cuda": torch.cuda.reset_peak_memory_stats(); torch.cuda.synchronize()
     t0 = time.perf_counter()
     out = fn(feats, lab, cfg)
@@ -59,20 +56,17 @@ def child(variant: str, a) -> dict:
 
 
 def floor(a) -> dict:
-    "The products' share of a propagated frame on this device, in float32 and in bfloat16 (see the module's docstring)."
+    "A lower bound on an exact propagation's seconds per frame on this device (see the module's docstring)."
     dev = get_device(a.device)
     g = torch.Generator().manual_seed(1)
     q, k = (F.normalize(torch.randn(a.h * a.w, a.dim, generator=g), dim=1).to(dev) for _ in range(2))
+    t_mm, _ = timed(lambda: q @ k.T, dev, 5)
+    rate = 2 * (a.h * a.w) ** 2 * a.dim / t_mm                                  # flop/s on frame 0's product
     _, oy, ox = _offsets(EvalConfig().radius, "cpu")                             # the in-radius offsets propagation uses
     pairs = sum(max(a.h - abs(dy), 0) * max(a.w - abs(dx), 0) for dy, dx in zip(oy.tolist(), ox.tolist()))
     flop = 2 * pairs * a.context * a.dim                                        # query-key pairs inside the grid
-    out = {}
-    for name, (x, y) in {"float32": (q, k), "bfloat16": (q.bfloat16(), k.bfloat16())}.items():
-        t_mm, _ = timed(lambda: x @ y.T, dev, 5)
-        rate = 2 * (a.h * a.w) ** 2 * a.dim / t_mm                              # flop/s on frame 0's product
-        out[name] = dict(frame0_seconds=t_mm, gflops=rate / 1e9, window_gflop=flop / 1e9,
-                         window_seconds=flop / rate, seconds_per_frame=t_mm + flop / rate)
-    return dict(out["float32"], bfloat16=out["bfloat16"])
+    return dict(frame0_seconds=t_mm, gflops=rate / 1e9, window_gflop=flop / 1e9,
+                window_seconds=flop / rate, seconds_per_frame=t_mm + flop / rate)
 
 
 def dilation_f(gt: np.ndarray, pred: np.ndarray, bound_th: float = 0.008) -> np.ndarray:
@@ -106,27 +100,20 @@ def main():
         print(json.dumps(child(a.child, a))); return
     with tempfile.TemporaryDirectory() as tmp:
         res = {}
-        for v in ("corrmine", "corrmine-fp32", "dense"):
+        for v in ("corrmine", "dense"):
             r = subprocess.run([sys.executable, __file__, "--child", v, "--tmp", tmp] + sys.argv[1:], capture_output=True, text=True)
             if r.returncode: raise SystemExit(r.stderr)
             res[v] = json.loads(r.stdout.strip().splitlines()[-1])
-        diffs = {v: float(np.abs(np.load(f"{tmp}/{v}.npy") - np.load(f"{tmp}/dense.npy")).max()) for v in ("corrmine", "corrmine-fp32")}
-    c, c32, d = res["corrmine"], res["corrmine-fp32"], res["dense"]
-    dev = get_device(a.device)
-    bf16 = propagation._bf16_is_fast(dev)
-    print(f"{a.h}x{a.w} grid, {a.context + 1} context frames, {a.dim}-d, {dev}"
-          f"{(' (native bfloat16: ' + ('yes' if bf16 else 'no') + ')') if dev.type == 'cpu' else ''}:")
-    print(f"  corrmine {c['seconds_per_frame']:.2f} s/frame{' (bfloat16 first, rescored in float32)' if bf16 else ''}, "
-          f"peak {c['peak_bytes'] / 2**20:.0f} MiB | dense {d['seconds_per_frame']:.2f} s/frame, "
-          f"peak {d['peak_bytes'] / 2**20:.0f} MiB | speed ratio {d['seconds_per_frame'] / c['seconds_per_frame']:.1f}x | "
-          f"max |difference| {diffs['corrmine']:.1e}")
-    print(f"  corrmine in float32 throughout {c32['seconds_per_frame']:.2f} s/frame, peak {c32['peak_bytes'] / 2**20:.0f} MiB | "
-          f"speed ratio {d['seconds_per_frame'] / c32['seconds_per_frame']:.1f}x | max |difference| {diffs['corrmine-fp32']:.1e}")
+        diff = float(np.abs(np.load(f"{tmp}/corrmine.npy") - np.load(f"{tmp}/dense.npy")).max())
+    c, d = res["corrmine"], res["dense"]
+    print(f"{a.h}x{a.w} grid, {a.context + 1} context frames, {a.dim}-d, {get_device(a.device)}:")
+    print(f"  corrmine {c['seconds_per_frame']:.2f} s/frame, peak {c['peak_bytes'] / 2**20:.0f} MiB | dense {d['seconds_per_frame']:.2f} s/frame, "
+          f"peak {d['peak_bytes'] / 2**20:.0f} MiB | speed ratio {d['seconds_per_frame'] / c['seconds_per_frame']:.1f}x | max |difference| {diff:.1e}")
     fl = floor(a)
-    for name, f in (("float32", fl), ("bfloat16", fl["bfloat16"])):
-        print(f"  products in {name}: frame 0's {f['frame0_seconds']:.2f} s + the recent frames' in-radius ones "
-              f"({f['window_gflop']:.1f} GFLOP at the {f['gflops']:.0f} GFLOP/s of frame 0's product) {f['window_seconds']:.2f} s "
-              f"= {f['seconds_per_frame']:.2f} s/frame, no top-k counted: {d['seconds_per_frame'] / f['seconds_per_frame']:.1f}x the dense reference")
+    print(f"  floor of an exact method: frame 0's product {fl['frame0_seconds']:.2f} s + the recent frames' "
+          f"in-radius products ({fl['window_gflop']:.1f} GFLOP at the {fl['gflops']:.0f} GFLOP/s of frame 0's product) "
+          f"{fl['window_seconds']:.2f} s = {fl['seconds_per_frame']:.2f} s/frame, no top-k counted: at most "
+          f"{d['seconds_per_frame'] / fl['seconds_per_frame']:.1f}x the dense reference")
     # DAVIS scoring of one 480p sequence
     yy, xx = np.mgrid[:480, :854]
     gt = np.zeros((50, 480, 854), np.uint8)
@@ -137,10 +124,8 @@ def main():
     t0 = time.perf_counter(); Fd = dilation_f(gt, pred); dd = time.perf_counter() - t0
     print(f"  DAVIS scoring: {ds:.2f} s for one 854x480 sequence of 50 frames and 3 objects (J and F); the F of the "
           f"toolkit's method (skimage disk dilation per frame) alone: {dd:.2f} s ({dd / ds:.1f}x); max |F difference| {np.abs(Fm - Fd).max():.1e}")
-    if a.out: write_json(a.out, dict(grid=[a.h, a.w], dim=a.dim, context=a.context, corrmine=c, dense=d, native_bfloat16=bf16,
-                                     corrmine_float32=c32, speed_ratio_float32=d["seconds_per_frame"] / c32["seconds_per_frame"],
-                                     max_difference_float32=diffs["corrmine-fp32"],
-                                     speed_ratio=d["seconds_per_frame"] / c["seconds_per_frame"], max_difference=diffs["corrmine"], floor=fl,
+    if a.out: write_json(a.out, dict(grid=[a.h, a.w], dim=a.dim, context=a.context, corrmine=c, dense=d,
+                                     speed_ratio=d["seconds_per_frame"] / c["seconds_per_frame"], max_difference=diff, floor=fl,
                                      floor_ratio=d["seconds_per_frame"] / fl["seconds_per_frame"],
                                      davis_scoring_seconds_50_frames=ds, toolkit_method_f_seconds=dd, run=run_info(get_device(a.device))))
 

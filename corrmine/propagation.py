@@ -41,123 +41,24 @@ def _merge_topk(vals: list[Tensor], labels: list[Tensor], k: int) -> tuple[Tenso
     top, idx = v.topk(min(k, v.shape[1]), dim=1)
     return top, lab.gather(1, idx[..., None].expand(-1, -1, lab.shape[-1]))
 
-_U = 2.0 ** -8                                                                              # bfloat16's unit roundoff
+def _pad_keys(keys: Tensor, block: int = 32) -> Tensor:
+    "keys [M, d] with zero rows appended up to a multiple of `block`, as `_dense_topk` takes them (once per video)."
+    extra = -keys.shape[0] % block
+    return torch.cat([keys, keys.new_zeros(extra, keys.shape[1])]) if extra else keys
 
-def _bf16_is_fast(device: torch.device) -> bool:
-    "Whether this CPU multiplies in bfloat16 natively (AVX512-BF16 or AMX), several times faster than in float32."
-    if device.type != "cpu": return False
-    caps = torch.cpu.get_capabilities()
-    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
-
-def _rounded(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    "Rows x [..., d] in float32 -> their bfloat16 copy, its rows' norms, and the norms of the rounding errors."
-    xb = x.bfloat16()
-    return xb, xb.float().norm(dim=-1), (xb.float() - x).norm(dim=-1)
-
-def _error(q: Tensor, qb_norm: Tensor, dq: Tensor, kb_max: Tensor, dk_max: Tensor) -> Tensor:
-    """Per query q [..., d], a bound on |bf16 score - exact score| before the output is rounded to bfloat16:
-    ||dq|| ||k~|| + ||q|| ||dk|| from rounding the inputs, plus gamma_d ||q~|| ||k~|| from summing d exact
-    products in float32 (kb_max, dk_max: the largest ||k~|| and ||dk|| of the keys)."""
-    d = q.shape[-1]
-    gamma = d * 2.0 ** -24 / (1 - d * 2.0 ** -24)
-    return dq * kb_max + q.norm(dim=-1) * dk_max + gamma * qb_norm * kb_max
-
-def _certified(coarse: Tensor, k: int, err: Tensor) -> Tensor:
-    """coarse [..., K'] the K' largest bf16 scores of each query, sorted down, err [...] its `_error`: True where
-    the K' candidates surely hold the query's k largest exact scores. An exact score s lies within err + u'|s~| of
-    its bf16 score s~ (u' = u / (1 - u), the output's rounding), so the k-th largest exact score is at least
-    s~_k - u'|s~_k| - err, and a key can reach it only if s~ + u'|s~| >= s~_k - u'|s~_k| - 2 err. The keys
-    left out score at most s~_K': if that falls short, or if fewer than K' keys have a score at all, no key of
-    the top k was left out."""
-    up = _U / (1 - _U)
-    c = coarse.float()
-    kth, last = c[..., k - 1], c[..., -1]
-    return (last + up * last.abs() < kth - up * kth.abs() - 2 * err) | (last == float("-inf"))
-
-def _rescore(coarse: Tensor, rows: Tensor, keys: Tensor, qt: Tensor, k: int, work: Tensor) -> tuple[Tensor, Tensor]:
-    """Groups of M queries qt [B, d, M] with their K' candidate keys each, `rows` [B, M, K'] of keys [*, d], and
-    their bf16 scores `coarse` [B, M, K'] -> the k largest float32 scores [B, M, k] and their key rows.
-    Candidates without a score (-inf: masked or padding) stay without. One product per group scores all of its
-    candidates against all M queries, of which each query's own are kept: M times the arithmetic needed, but the
-    very float32 sums of any other product of these vectors, so that the scores, and the order of near ties,
-    are those of the dense reference. `work`: at least rows.numel() x d floats, reused from call to call (a fresh
-    buffer of this size costs more in page faults than the products)."""
-    B, M, K = rows.shape
-    g = torch.index_select(keys, 0, rows.reshape(-1), out=work[:rows.numel()]).view(B, M * K, keys.shape[-1])
-    exact = torch.bmm(g, qt).view(B, M, K, M).diagonal(dim1=1, dim2=3).transpose(1, 2)   # [B, M, K']
-    exact = exact.masked_fill(coarse == float("-inf"), float("-inf"))
-    top, j = exact.topk(k, dim=-1)
-    return top, rows.gather(-1, j)
-
-class _FrameZero:
-    """Frame 0's keys [M, d], scored densely against every query, `chunk` queries at a time so that each block of
-    scores is still in cache when its top-k reads it. The keys are padded once per video with zero rows up to a
-    multiple of `block` (their scores are set to -inf). With `coarse`, a bfloat16 product scores them first and
-    only `candidates` keys per query (None: max(32, 2k)) are rescored in float32 (`_certified`); a query too close
-    to call is scored again in float32."""
-    def __init__(self, keys: Tensor, k: int, coarse: bool, candidates: int | None = None, chunk: int = 1024,
-                 block: int = 32, group: int = 16):
-        self.M, self.coarse, self.chunk, self.block, self.group = keys.shape[0], coarse, chunk, block, group
-        extra = -self.M % block
-        self.keys = torch.cat([keys, keys.new_zeros(extra, keys.shape[1])]) if extra else keys
-        self.kc = min(max(32, 2 * k) if candidates is None else max(candidates, k), self.keys.shape[0])
-        if coarse:
-            self.keysb, kn, dk = _rounded(self.keys)
-            self.kb_max, self.dk_max = kn.max(), dk.max()
-            self.work = keys.new_empty(-(-chunk // group) * group * self.kc, keys.shape[1])
-        self.fallbacks = 0                                                               # queries scored again in float32
-
-    def _exact(self, q: Tensor, k: int) -> tuple[Tensor, Tensor]:
-        "Float32 scores of queries q [c, d] against every key -> the top-k values and key rows."
-        s = q @ self.keys.T
-        s[:, self.M:] = float("-inf")
-        return _block_topk(s, k, self.block, 1)
-
-    def topk(self, q: Tensor, # [N, d] queries
-             k: int,
-            ) -> tuple[Tensor, Tensor]: # values [N, k'] and key rows [N, k'], k' = min(k, M)
-        N, d = q.shape
-        kk, c0 = min(k, self.M), min(self.chunk, N)
-        top, idx = q.new_empty(N, kk), torch.empty(N, kk, dtype=torch.long, device=q.device)
-        if not self.coarse:
-            for i in range(0, N, c0):
-                top[i:i + c0], idx[i:i + c0] = self._exact(q[i:i + c0], kk)
-            return top, idx
-        G = self.group
-        qg = q.new_zeros(-(-N // G) * G, d); qg[:N] = q                                  # whole groups of queries
-        qb, qbn, dq = _rounded(qg)
-        err = _error(qg, qbn, dq, self.kb_max, self.dk_max)
-        qt = qg.view(-1, G, d).transpose(1, 2).contiguous()                                 # [groups, d, G]
-        s = qb.new_empty(-(-c0 // G) * G, self.keys.shape[0])
-        for i in range(0, N, c0):
-            c = min(c0, N - i)
-            cg = -(-c // G) * G                                                            # the chunk, in whole groups
-            torch.mm(qb[i:i + cg], self.keysb.T, out=s[:cg])
-            s[:cg, self.M:] = float("-inf")
-            coarse, rows = _block_topk(s[:cg], self.kc, self.block, 1)
-            t, j = _rescore(coarse.view(-1, G, self.kc), rows.view(-1, G, self.kc), self.keys,
-                            qt[i // G:(i + cg) // G], kk, self.work)
-            top[i:i + c], idx[i:i + c] = t.view(cg, kk)[:c], j.view(cg, kk)[:c]
-            bad = (~(_certified(coarse[:c], kk, err[i:i + c]) | (self.kc >= self.M))).nonzero().squeeze(1)
-            if len(bad):                                                                  # too close to call in bf16
-                top[i + bad], idx[i + bad] = self._exact(q[i + bad], kk)
-                self.fallbacks += len(bad)
-        return top, idx
-
-def _with_copies(top: Tensor, idx: Tensor, copies: int, w: int, radius: float, k: int) -> tuple[Tensor, Tensor]:
-    """Frame 0's k' best keys, distinct (values top [N, k'] sorted down, cells idx [N, k'] of a grid w wide) ->
-    the k best of frame 0 with its `copies`: the context's frames before 0 are copies of frame 0, so a key of frame
-    0 counts once, plus once per copy when it lies within the radius of the query. The best distinct keys, each
-    repeated as often as it counts, give the k best; places left over (a context of fewer than k keys) are -inf."""
-    if copies == 0: return top, idx
-    i = torch.arange(top.shape[0], device=top.device)[:, None]
-    dy, dx = idx // w - i // w, idx % w - i % w
-    counts = (1 + copies * (dy * dy + dx * dx < radius ** 2)).cumsum(1)                 # [N, k']
-    place = torch.arange(k, device=top.device).expand(top.shape[0], k).contiguous()
-    j = torch.searchsorted(counts, place, right=True)                                    # the distinct key at each place
-    over = j >= top.shape[1]
-    j = j.clamp_max(top.shape[1] - 1)
-    return top.gather(1, j).masked_fill_(over, float("-inf")), idx.gather(1, j)
+def _dense_topk(q: Tensor, keys: Tensor, key_labels: Tensor, k: int, chunk: int = 1024, block: int = 32):
+    """q [N, d], keys [Mp, d] (`_pad_keys`: the M = len(key_labels) keys, then zero rows up to a multiple of `block`,
+    whose scores are set to -inf), key_labels [M, C] -> top-k values [N, k] and their labels [N, k, C].
+    Queries go `chunk` at a time, so that each block of scores is still in cache when its top-k reads it."""
+    M, kk = key_labels.shape[0], min(k, key_labels.shape[0])
+    top, idx = q.new_empty(q.shape[0], kk), torch.empty(q.shape[0], kk, dtype=torch.long, device=q.device)
+    s = q.new_empty(min(chunk, q.shape[0]), keys.shape[0])
+    for i in range(0, q.shape[0], chunk):
+        c = min(chunk, q.shape[0] - i)
+        torch.mm(q[i:i + c], keys.T, out=s[:c])
+        s[:c, M:] = float("-inf")
+        top[i:i + c], idx[i:i + c] = _block_topk(s[:c], kk, block, 1)
+    return top, key_labels[idx]
 
 def _offsets(radius: float, device) -> tuple[int, Tensor, Tensor]:
     "The grid offsets (dy, dx) at Euclidean distance < radius, and the largest |offset|."
@@ -174,17 +75,11 @@ class _RecentWindow:
     contiguous run of (tw + 2 wd) columns x R frames, wd being the half-width of the radius's disk at that row's
     distance from the tile: one matrix product per key row scores them, for every tile of the row at once (a strided
     view: no key is copied). The scores of a tile row are laid out [tile, column of the run, query]. An additive mask
-    (0 or -inf, cached) removes what lies outside each query's own disk and the slots that hold no frame yet; it is
-    the product's addend (`baddbmm`), so it costs no pass of its own. Key rows in the padding are not multiplied at
-    all, and the tiles at the left and right edges get a mask of the padding columns. Slots fill as the video goes:
-    the frames before 0, copies of frame 0, are not stored but counted with frame 0 (`_with_copies`).
-    With `coarse`, the products run in bfloat16 on a bfloat16 copy of the buffer, and only `candidates` keys per
-    query (None: max(32, 2k)) are rescored in float32 (`_certified`); a query too close to call gets every key
-    that could still reach its top k rescored (`_close_calls`), and a tile row where those are more than `budget`
-    times its candidates is scored again in float32."""
+    (0 or -inf, per tile shape, cached) removes what lies outside each query's own disk; it is the product's addend
+    (`baddbmm`), so it costs no pass of its own. Key rows in the padding are not multiplied, and the tiles at the left
+    and right edges get a mask of the padding columns."""
     def __init__(self, radius: float, R: int, d: int, C: int, h: int, w: int, like: Tensor, label_dtype,
-                 tile: tuple[int, int] = (4, 4), block: int = 32, coarse: bool = False, k: int = 10,
-                 candidates: int | None = None, budget: int = 4):
+                 tile: tuple[int, int] = (4, 4), block: int = 32):
         r, oy, ox = _offsets(radius, like.device)
         dev, (th, tw) = like.device, tile
         self.r, self.R, self.h, self.w, self.th, self.tw, self.block = r, R, h, w, th, tw, block
@@ -209,37 +104,21 @@ class _RecentWindow:
         near = disk[dy.clamp(-r, r) + r, dx.clamp(-r, r) + r] & (dy.abs() <= r) & (dx.abs() <= r)
         near[n:] = False
         self.mask = torch.zeros(self.n, th * tw, device=dev, dtype=like.dtype).masked_fill_(~near, float("-inf"))
-        self.ky, self.kx, self.kf = ky, kx, kf
-        self.key = (ky * self.Wp + kx) * R + kf                                            # index into the flat buffer
-        self.empty = [True] * R                                                            # slots that hold no frame yet
-        self.masks = {}                                                                    # dtype -> mask with the empty slots
+        self.ky, self.kx = ky, kx
+        self.key = (ky * self.Wp + kx) * R + kf                                            # index into the flat labels
         self.scores = like.new_full((self.ntx, self.n, th * tw), float("-inf"))          # the padding scores stay -inf
-        self.edges = {}
-        self.coarse, self.budget, self.fallbacks = coarse, budget, [0, 0]                 # fallbacks: queries, tile rows
-        self.kc = min(max(32, 2 * k) if candidates is None else max(candidates, k), self.n)
-        cy, cx = torch.meshgrid(torch.arange(self.nty * th, device=dev), torch.arange(self.ntx * tw, device=dev), indexing="ij")
-        self.outside = ((cy >= h) | (cx >= w)).view(self.nty, th, self.ntx, tw).transpose(1, 2).reshape(self.nty, self.ntx, th * tw)
-        if coarse:
-            self.featsb = like.new_zeros(self.feats.shape, dtype=torch.bfloat16)
-            self.scoresb = self.scores.bfloat16()
-            self.work = like.new_empty(self.ntx * th * tw * self.kc, d)
-            self.kb_max, self.dk_max = like.new_zeros(R), like.new_zeros(R)                # per slot: largest ||k~||, ||dk||
+        self.edges = None
 
     def put(self, slot: int, f: Tensor, y: Tensor):
         "Store frame features f [d, h, w] and labels y [C, h, w] in `slot`."
         r = self.r
         self.feats[r:r + self.h, r:r + self.w, slot] = f.permute(1, 2, 0)
         self.labels[r:r + self.h, r:r + self.w, slot] = y.permute(1, 2, 0)
-        if self.empty[slot]: self.empty[slot], self.masks = False, {}
-        if self.coarse:
-            fb, kn, dk = _rounded(f.permute(1, 2, 0))
-            self.featsb[r:r + self.h, r:r + self.w, slot] = fb
-            self.kb_max[slot], self.dk_max[slot] = kn.max(), dk.max()
 
-    def _edges(self, dtype) -> list[tuple[int, int, Tensor]]:
+    def _edges(self) -> list[tuple[int, int, Tensor]]:
         """(first tile, end tile, additive mask [tiles, n, M]) for the runs of tiles at the left and right edges, whose
-        keys reach the padding columns (the padding rows are skipped by `_score`); in `dtype`, cached."""
-        if dtype not in self.edges:
+        keys reach the padding columns (`topk` skips the padding rows); cached."""
+        if self.edges is None:
             r, dev = self.r, self.feats.device
             kx = torch.arange(self.ntx, device=dev)[:, None] * self.tw + self.kx           # [tiles, n]
             pad = (kx < r) | (kx >= r + self.w)
@@ -248,87 +127,35 @@ class _RecentWindow:
             for t, hi in enumerate(hit + [False]):
                 if hi and a is None: a = t
                 if not hi and a is not None: runs.append((a, t)); a = None
-            self.edges[dtype] = [(a, b, torch.zeros(b - a, self.n, self.th * self.tw, device=dev, dtype=dtype)
-                                  .masked_fill_(pad[a:b, :, None], float("-inf"))) for a, b in runs]
-        return self.edges[dtype]
-
-    def _mask(self, dtype) -> Tensor:
-        "The additive mask [n, M] of the disks and of the empty slots, in `dtype`."
-        if dtype not in self.masks:
-            slots = torch.tensor([float("-inf") if e else 0.0 for e in self.empty], device=self.mask.device)
-            self.masks[dtype] = (self.mask + slots[self.kf][:, None]).to(dtype)
-        return self.masks[dtype]
-
-    def _score(self, ty: int, feats: Tensor, qt: Tensor, S: Tensor):
-        "Scores [ntx, n, M] of tile row ty's queries qt [ntx, d, M] against the buffer `feats`, masked, into S."
-        r, R, th, tw, Wp, d = self.r, self.R, self.th, self.tw, self.Wp, qt.shape[1]
-        mask = self._mask(S.dtype)                                                         # outside each query's disk, empty slots
-        for j, wd, o, L in self.rows:                                                      # key row j of every tile of the row
-            if not r <= ty * th + j < r + self.h:                                          # a padding row: no key
-                S[:, o:o + L] = float("-inf"); continue
-            keys = feats.as_strided((self.ntx, L, d), (tw * R * d, d, 1),
-                                    feats.storage_offset() + ((ty * th + j) * Wp + r - wd) * R * d)
-            torch.baddbmm(mask[o:o + L], keys, qt, out=S[:, o:o + L])                      # the mask added by the product
-        for a, b, pad in self._edges(S.dtype): S[a:b].add_(pad)                           # the padding columns
-
-    def _close_calls(self, ty: int, bad: Tensor, coarse: Tensor, err: Tensor, qt: Tensor, first: Tensor, kk: int,
-                     budget: int) -> tuple[Tensor, Tensor] | None:
-        """The queries `bad` [nb, 2] (tile, query) of tile row ty whose `kc` candidates could not be certified: every
-        key whose bf16 score could still reach the query's k-th exact score (the bound of `_certified`), rescored
-        in float32 -> top-k values and cells [nb, kk]; None when they are more than `budget` keys. qt [tiles, d, M]."""
-        t, m = bad.unbind(1)
-        up = _U / (1 - _U)
-        s = self.scoresb[t, :, m].float()                                                  # [nb, n]
-        kth = coarse[t, m, kk - 1].float()
-        reach = s + up * s.abs() >= (kth - up * kth.abs() - 2 * err[t, m])[:, None]
-        b, p = reach.nonzero().unbind(1)
-        if len(b) > budget: return None
-        cells = self.key[p] + first.view(-1)[t[b]]
-        qs = qt.permute(1, 0, 2).reshape(qt.shape[1], -1)                                  # [d, tiles x M]: a product, as in `_rescore`
-        exact = (self.feats.view(-1, qt.shape[1])[cells] @ qs)[torch.arange(len(b), device=b.device), t[b] * qt.shape[2] + m[b]]
-        full = s.new_full(s.shape, float("-inf")); full[b, p] = exact
-        top, p = full.topk(kk, dim=1)
-        return top, self.key[p] + first.view(-1)[t][:, None]
+            self.edges = [(a, b, torch.zeros(b - a, self.n, self.th * self.tw, device=dev, dtype=self.feats.dtype)
+                           .masked_fill_(pad[a:b, :, None], float("-inf"))) for a, b in runs]
+        return self.edges
 
     def topk(self, q: Tensor, # [d, h, w] query frame features
              k: int,
             ) -> tuple[Tensor, Tensor]: # values [N, k'], labels [N, k', C] with k' = min(k, scores per query)
         "Top-k over the recent frames' nodes within the radius of each query cell."
         d, h, w = q.shape
-        th, tw, R, nty, ntx, Wp = self.th, self.tw, self.R, self.nty, self.ntx, self.Wp
-        M, kk = th * tw, min(k, self.n)
+        th, tw, r, R, nty, ntx, Wp = self.th, self.tw, self.r, self.R, self.nty, self.ntx, self.Wp
+        M, kk, S = th * tw, min(k, self.n), self.scores
         qp = q.new_zeros(nty * th, ntx * tw, d); qp[:h, :w] = q.permute(1, 2, 0)
-        qr = qp.view(nty, th, ntx, tw, d).transpose(1, 2).reshape(nty, ntx, M, d)           # [nty, ntx, M, d]: each tile's queries
-        qt = qr.transpose(2, 3).contiguous()                                               # [nty, ntx, d, M]
-        vals = q.new_empty(nty, ntx, M, kk)
-        cells = torch.empty(nty, ntx, M, kk, dtype=torch.long, device=q.device)
-        corner = torch.arange(ntx, device=q.device).view(ntx, 1, 1) * tw * R               # each tile's first key, in the flat buffer
-        if self.coarse:
-            qtb = qt.bfloat16()
-            _, qbn, dq = _rounded(qr)
-            err = _error(qr, qbn, dq, self.kb_max.max(), self.dk_max.max())                # [nty, ntx, M]
-            flat = self.feats.view(-1, d)
+        qt = qp.view(nty, th, ntx, tw, d).permute(0, 2, 4, 1, 3).reshape(nty, ntx, d, M)  # [nty, ntx, d, M], contiguous
+        vals = q.new_empty(nty, ntx, kk, M)
+        labs = self.labels.new_empty(nty, ntx, kk, M, self.labels.shape[-1])
+        flat = self.labels.view(-1, self.labels.shape[-1])
+        corner = torch.arange(ntx, device=q.device).view(ntx, 1, 1) * tw * R               # each tile's first key, in the flat labels
         for ty in range(nty):
-            first = corner + ty * th * Wp * R
-            if self.coarse:
-                self._score(ty, self.featsb, qtb[ty], self.scoresb)
-                coarse, i = _block_topk(self.scoresb, self.kc, self.block, 1)               # [ntx, kc, M]
-                coarse, rows = coarse.transpose(1, 2), (self.key[i] + first).transpose(1, 2)
-                vals[ty], cells[ty] = _rescore(coarse, rows, flat, qt[ty], kk, self.work)  # [ntx, M, kk]
-                bad = (~(_certified(coarse, kk, err[ty]) | self.outside[ty] | (self.kc >= self.n))).nonzero()
-                if len(bad) == 0: continue
-                self.fallbacks[0] += len(bad)                                              # too close to call with kc candidates
-                close = self._close_calls(ty, bad, coarse, err[ty], qt[ty], first, kk, budget=self.budget * self.kc * len(bad))
-                if close is not None:
-                    vals[ty][bad[:, 0], bad[:, 1]], cells[ty][bad[:, 0], bad[:, 1]] = close
-                    continue
-                self.fallbacks[1] += 1                                                     # too many: the tile row in float32
-            self._score(ty, self.feats, qt[ty], self.scores)
-            top, i = _block_topk(self.scores, kk, self.block, 1)                           # [ntx, kk, M]
-            vals[ty], cells[ty] = top.transpose(1, 2), (self.key[i] + first).transpose(1, 2)
-        labs = self.labels.view(-1, self.labels.shape[-1])[cells]                          # [nty, ntx, M, kk, C]
-        vals = vals.view(nty, ntx, th, tw, kk).transpose(1, 2).reshape(nty * th, ntx * tw, kk)
-        labs = labs.view(nty, ntx, th, tw, kk, -1).transpose(1, 2).reshape(nty * th, ntx * tw, kk, -1)
+            for j, wd, o, L in self.rows:                                                  # key row j of every tile of the row
+                if not r <= ty * th + j < r + self.h:                                      # a padding row: no key to score
+                    S[:, o:o + L] = float("-inf"); continue
+                keys = self.feats.as_strided((ntx, L, d), (tw * R * d, d, 1),
+                                             self.feats.storage_offset() + ((ty * th + j) * Wp + r - wd) * R * d)
+                torch.baddbmm(self.mask[o:o + L], keys, qt[ty], out=S[:, o:o + L])         # + the mask of each query's disk
+            for a, b, pad in self._edges(): S[a:b].add_(pad)                               # the padding columns
+            vals[ty], i = _block_topk(S, kk, self.block, 1)                                # [ntx, kk, M]
+            labs[ty] = flat[self.key[i] + corner + ty * th * Wp * R]
+        vals = vals.permute(0, 1, 3, 2).reshape(nty, ntx, th, tw, kk).transpose(1, 2).reshape(nty * th, ntx * tw, kk)
+        labs = labs.permute(0, 1, 3, 2, 4).reshape(nty, ntx, th, tw, kk, -1).transpose(1, 2).reshape(nty * th, ntx * tw, kk, -1)
         return vals[:h, :w].reshape(h * w, kk), labs[:h, :w].reshape(h * w, kk, -1)
 
 class _DenseMemory:
@@ -365,7 +192,6 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
               cfg: EvalConfig = EvalConfig(), # context, topk, temperature, radius
               progress: bool = False,
               dense_limit: int | None = None, # score densely when (R+1) N^2 scores fit; None: 8M on the CPU, a share of free memory on CUDA
-              coarse: bool | None = None, # tiles: score in bfloat16 first, rescore the candidates in float32 (same output); None: where bf16 is fast
              ) -> Tensor: # [T, C, h, w] soft labels, frame 0 = labels0
     "Propagate frame 0's labels through a video with the CRW protocol (local + dense, exact)."
     T, d, h, w = feats.shape
@@ -375,10 +201,11 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
     f0, y0 = feats[0].reshape(d, -1).T, labels0.reshape(C, -1).T                           # [N, d], [N, C]
     if dense_limit is None: dense_limit = _dense_budget(feats.device)
     small = R > 0 and (R + 1) * (h * w) ** 2 <= dense_limit
-    if coarse is None: coarse = feats.dtype == torch.float32 and _bf16_is_fast(feats.device)
     if small: mem = _DenseMemory(cfg.radius, R, f0, y0, h, w)
-    else: first = _FrameZero(f0, cfg.topk, coarse)
-    win = _RecentWindow(cfg.radius, R, d, C, h, w, feats, labels0.dtype, coarse=coarse, k=cfg.topk) if R > 0 and not small else None
+    win = _RecentWindow(cfg.radius, R, d, C, h, w, feats, labels0.dtype) if R > 0 and not small else None
+    if not small: f0k = _pad_keys(f0)                                                    # frame 0's keys, padded once
+    if win is not None:
+        for slot in range(R): win.put(slot, feats[0], labels0)                            # frames before 0 are frame 0
     for t in tqdm(range(1, T), desc="propagate", unit="frame", disable=not progress, leave=False):
         q = feats[t]
         if small:                                                                         # one dense masked product
@@ -386,10 +213,8 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
             top, lab = mem.topk(q.reshape(d, -1).T, cfg.topk)
         else:
             if win is not None and t >= 2: win.put((t - 1) % R, feats[t - 1], out[t - 1])  # t-1 replaces t-1-R
-            top, idx = first.topk(q.reshape(d, -1).T, cfg.topk)                           # frame 0, and its copies in
-            top, idx = _with_copies(top, idx, max(R - (t - 1), 0), w, cfg.radius, cfg.topk)   # the slots not yet filled
-            cands = [(top, y0[idx])]
-            if win is not None and t >= 2: cands.append(win.topk(q, cfg.topk))             # the window is empty at t = 1
+            cands = [_dense_topk(q.reshape(d, -1).T, f0k, y0, cfg.topk)]
+            if win is not None: cands.append(win.topk(q, cfg.topk))
             top, lab = _merge_topk([c[0] for c in cands], [c[1] for c in cands], cfg.topk)
         wts = torch.softmax(top / cfg.temperature, dim=1)                                 # [N, k]
         out[t] = (wts[..., None] * lab).sum(1).T.reshape(C, h, w)
