@@ -67,6 +67,16 @@ def _offsets(radius: float, device) -> tuple[int, Tensor, Tensor]:
     inside = oy ** 2 + ox ** 2 < radius ** 2
     return r, oy[inside], ox[inside]
 
+def _max_tree(x: Tensor, dim: int) -> Tensor:
+    "The maximum along `dim` by pairwise halving (an odd last element folded into the first), keeping `dim` as size 1."
+    b = x.shape[dim]
+    while b > 1:
+        h = b // 2
+        m = torch.maximum(x.narrow(dim, 0, h), x.narrow(dim, h, h))
+        if b % 2: m.narrow(dim, 0, 1).copy_(torch.maximum(m.narrow(dim, 0, 1), x.narrow(dim, 2 * h, 1)))
+        x, b = m, h
+    return x.squeeze(dim)
+
 class _RecentWindow:
     """The recent frames' features and labels, zero-padded by r and stored [row, column, frame, channel]; a slot per
     frame, reused when a frame leaves the window. Queries go in tiles of th x tw cells, a whole row of tiles at once.
@@ -74,15 +84,15 @@ class _RecentWindow:
     For each of the th + 2r key rows around a tile, the cells within reach of some query of the tile are one
     contiguous run of (tw + 2 wd) columns x R frames, wd being the half-width of the radius's disk at that row's
     distance from the tile: one matrix product per key row scores them, for every tile of the row at once (a strided
-    view: no key is copied). The scores of a tile row are laid out [tile, column of the run, query]. An additive mask
+    view: no key is copied), into a contiguous block of scores [tile, column of the run, query]. An additive mask
     (0 or -inf, per tile shape, cached) removes what lies outside each query's own disk; it is the product's addend
     (`baddbmm`), so it costs no pass of its own. Key rows in the padding are not multiplied, and the tiles at the left
     and right edges get a mask of the padding columns."""
     def __init__(self, radius: float, R: int, d: int, C: int, h: int, w: int, like: Tensor, label_dtype,
-                 tile: tuple[int, int] = (4, 4), block: int = 32):
+                 tile: tuple[int, int] = (4, 4)):
         r, oy, ox = _offsets(radius, like.device)
         dev, (th, tw) = like.device, tile
-        self.r, self.R, self.h, self.w, self.th, self.tw, self.block = r, R, h, w, th, tw, block
+        self.r, self.R, self.h, self.w, self.th, self.tw = r, R, h, w, th, tw
         self.nty, self.ntx = -(-h // th), -(-w // tw)                                     # tiles per column and row
         self.Wp = self.ntx * tw + 2 * r
         self.feats = like.new_zeros(self.nty * th + 2 * r, self.Wp, R, d)
@@ -92,7 +102,8 @@ class _RecentWindow:
             dy = max(0, r - j, j - (r + th - 1))                                           # its distance to the tile's rows
             wd = int(ox[oy.abs() == dy].max())
             self.rows.append((j, wd, n, (tw + 2 * wd) * R)); n += (tw + 2 * wd) * R
-        self.n = -(-n // block) * block                                                    # scores per query, padded
+        self.n, ntx, M = n, self.ntx, th * tw                                              # scores per query
+        self.block = B = math.gcd(*[L for *_, L in self.rows])                              # blocks of the top-k: within one run
         # each score's key cell relative to the tile's padded corner: row, column, frame
         ky, kx, kf = (torch.zeros(self.n, dtype=torch.long, device=dev) for _ in range(3))
         for j, wd, o, L in self.rows:
@@ -102,11 +113,17 @@ class _RecentWindow:
         m = torch.arange(th * tw, device=dev)
         dy, dx = ky[:, None] - (r + m // tw), kx[:, None] - (r + m % tw)                  # [n, queries]
         near = disk[dy.clamp(-r, r) + r, dx.clamp(-r, r) + r] & (dy.abs() <= r) & (dx.abs() <= r)
-        near[n:] = False
         self.mask = torch.zeros(self.n, th * tw, device=dev, dtype=like.dtype).masked_fill_(~near, float("-inf"))
         self.ky, self.kx = ky, kx
         self.key = (ky * self.Wp + kx) * R + kf                                            # index into the flat labels
-        self.scores = like.new_full((self.ntx, self.n, th * tw), float("-inf"))          # the padding scores stay -inf
+        # the scores of a tile row: key row j's run for every tile, [ntx, L, M], one after the other (each product
+        # writes a contiguous block); a tile's b-th block of B scores starts at row `start[t, b]` of the buffer
+        self.scores = like.new_empty(ntx * n, M)
+        start = torch.zeros(ntx, n // B, dtype=torch.long, device=dev)
+        for j, wd, o, L in self.rows:
+            b = torch.arange(o // B, (o + L) // B, device=dev)
+            start[:, b] = ntx * o + torch.arange(ntx, device=dev)[:, None] * L + b * B - o
+        self.start = start
         self.edges = None
 
     def put(self, slot: int, f: Tensor, y: Tensor):
@@ -144,16 +161,25 @@ class _RecentWindow:
         labs = self.labels.new_empty(nty, ntx, kk, M, self.labels.shape[-1])
         flat = self.labels.view(-1, self.labels.shape[-1])
         corner = torch.arange(ntx, device=q.device).view(ntx, 1, 1) * tw * R               # each tile's first key, in the flat labels
+        B, nb = self.block, self.n // self.block
+        within = torch.arange(B, device=q.device).view(1, 1, B, 1)
+        col = torch.arange(M, device=q.device).view(1, 1, 1, M)
         for ty in range(nty):
             for j, wd, o, L in self.rows:                                                  # key row j of every tile of the row
+                Sj = S[ntx * o:ntx * (o + L)].view(ntx, L, M)
                 if not r <= ty * th + j < r + self.h:                                      # a padding row: no key to score
-                    S[:, o:o + L] = float("-inf"); continue
+                    Sj.fill_(float("-inf")); continue
                 keys = self.feats.as_strided((ntx, L, d), (tw * R * d, d, 1),
                                              self.feats.storage_offset() + ((ty * th + j) * Wp + r - wd) * R * d)
-                torch.baddbmm(self.mask[o:o + L], keys, qt[ty], out=S[:, o:o + L])         # + the mask of each query's disk
-            for a, b, pad in self._edges(): S[a:b].add_(pad)                               # the padding columns
-            vals[ty], i = _block_topk(S, kk, self.block, 1)                                # [ntx, kk, M]
-            labs[ty] = flat[self.key[i] + corner + ty * th * Wp * R]
+                torch.baddbmm(self.mask[o:o + L], keys, qt[ty], out=Sj)                     # + the mask of each query's disk
+                for a, b, pad in self._edges(): Sj[a:b].add_(pad[:, o:o + L])              # the padding columns
+            bm = _max_tree(S.view(-1, B, M), 1)[self.start // B]                           # block maxima [ntx, nb, M]
+            blocks = bm.topk(min(kk, nb), dim=1, sorted=False).indices                     # the blocks of the top k
+            first = self.start.unsqueeze(-1).expand(-1, -1, M).gather(1, blocks)           # [ntx, kb, M]
+            cand = S.view(-1)[((first.unsqueeze(2) + within) * M + col).flatten(1, 2)]           # [ntx, kb B, M]
+            vals[ty], i = cand.topk(kk, dim=1)
+            pos = (blocks.unsqueeze(2) * B + within).flatten(1, 2).gather(1, i)                 # tile-local positions
+            labs[ty] = flat[self.key[pos] + corner + ty * th * Wp * R]
         vals = vals.permute(0, 1, 3, 2).reshape(nty, ntx, th, tw, kk).transpose(1, 2).reshape(nty * th, ntx * tw, kk)
         labs = labs.permute(0, 1, 3, 2, 4).reshape(nty, ntx, th, tw, kk, -1).transpose(1, 2).reshape(nty * th, ntx * tw, kk, -1)
         return vals[:h, :w].reshape(h * w, kk), labs[:h, :w].reshape(h * w, kk, -1)
