@@ -17,6 +17,16 @@ from .core import EvalConfig
 __all__ = ['propagate', 'propagate_dense']
 
 # %% ../nbs/14_propagation.ipynb #ffe0f55a
+def _max_tree(x: Tensor, dim: int) -> Tensor:
+    "The maximum along `dim` (which is dropped), by pairwise halving; an odd last element is folded into the first."
+    b = x.shape[dim]
+    while b > 1:
+        h = b // 2
+        m = torch.maximum(x.narrow(dim, 0, h), x.narrow(dim, h, h))
+        if b % 2: m.narrow(dim, 0, 1).copy_(torch.maximum(m.narrow(dim, 0, 1), x.narrow(dim, 2 * h, 1)))
+        x, b = m, h
+    return x.squeeze(dim)
+
 def _block_topk(s: Tensor, # scores; their size along `dim` is a multiple of `block`
                 k: int, block: int, dim: int,
                ) -> tuple[Tensor, Tensor]: # the k largest values along dim (sorted) and their positions
@@ -25,11 +35,7 @@ def _block_topk(s: Tensor, # scores; their size along `dim` is a multiple of `bl
     (up to ties), and a block maximum is a cheap vectorised reduction where `torch.topk` on the CPU is a slow scan."""
     nb = s.shape[dim] // block
     shape = list(s.shape); shape[dim:dim + 1] = [nb, block]
-    bm, b = s.view(shape), block
-    while b > 1:                                                                        # pairwise maxima, halving the block
-        b //= 2
-        bm = torch.maximum(bm.narrow(dim + 1, 0, b), bm.narrow(dim + 1, b, b))
-    blocks = bm.squeeze(dim + 1).topk(min(k, nb), dim=dim, sorted=False).indices
+    blocks = _max_tree(s.view(shape), dim + 1).topk(min(k, nb), dim=dim, sorted=False).indices
     within = torch.arange(block, device=s.device).view([1] * (dim + 1) + [block] + [1] * (s.dim() - dim - 1))
     pos = (blocks.unsqueeze(dim + 1) * block + within).flatten(dim, dim + 1)            # every position of those blocks
     top, j = s.gather(dim, pos).topk(min(k, pos.shape[dim]), dim=dim)
@@ -66,16 +72,6 @@ def _offsets(radius: float, device) -> tuple[int, Tensor, Tensor]:
     oy, ox = torch.meshgrid(torch.arange(-r, r + 1, device=device), torch.arange(-r, r + 1, device=device), indexing="ij")
     inside = oy ** 2 + ox ** 2 < radius ** 2
     return r, oy[inside], ox[inside]
-
-def _max_tree(x: Tensor, dim: int) -> Tensor:
-    "The maximum along `dim` by pairwise halving (an odd last element folded into the first), keeping `dim` as size 1."
-    b = x.shape[dim]
-    while b > 1:
-        h = b // 2
-        m = torch.maximum(x.narrow(dim, 0, h), x.narrow(dim, h, h))
-        if b % 2: m.narrow(dim, 0, 1).copy_(torch.maximum(m.narrow(dim, 0, 1), x.narrow(dim, 2 * h, 1)))
-        x, b = m, h
-    return x.squeeze(dim)
 
 class _RecentWindow:
     """The recent frames' features and labels, zero-padded by r and stored [row, column, frame, channel]; a slot per
@@ -123,7 +119,7 @@ class _RecentWindow:
         for j, wd, o, L in self.rows:
             b = torch.arange(o // B, (o + L) // B, device=dev)
             start[:, b] = ntx * o + torch.arange(ntx, device=dev)[:, None] * L + b * B - o
-        self.start = start
+        self.start, self.start_block = start, start // B
         self.edges = None
 
     def put(self, slot: int, f: Tensor, y: Tensor):
@@ -173,12 +169,12 @@ class _RecentWindow:
                                              self.feats.storage_offset() + ((ty * th + j) * Wp + r - wd) * R * d)
                 torch.baddbmm(self.mask[o:o + L], keys, qt[ty], out=Sj)                     # + the mask of each query's disk
                 for a, b, pad in self._edges(): Sj[a:b].add_(pad[:, o:o + L])              # the padding columns
-            bm = _max_tree(S.view(-1, B, M), 1)[self.start // B]                           # block maxima [ntx, nb, M]
+            bm = _max_tree(S.view(-1, B, M), 1)[self.start_block]                          # block maxima [ntx, nb, M]
             blocks = bm.topk(min(kk, nb), dim=1, sorted=False).indices                     # the blocks of the top k
             first = self.start.unsqueeze(-1).expand(-1, -1, M).gather(1, blocks)           # [ntx, kb, M]
-            cand = S.view(-1)[((first.unsqueeze(2) + within) * M + col).flatten(1, 2)]           # [ntx, kb B, M]
+            cand = S.view(-1)[((first.unsqueeze(2) + within) * M + col).flatten(1, 2)]      # [ntx, kb B, M]
             vals[ty], i = cand.topk(kk, dim=1)
-            pos = (blocks.unsqueeze(2) * B + within).flatten(1, 2).gather(1, i)                 # tile-local positions
+            pos = (blocks.unsqueeze(2) * B + within).flatten(1, 2).gather(1, i)            # tile-local positions
             labs[ty] = flat[self.key[pos] + corner + ty * th * Wp * R]
         vals = vals.permute(0, 1, 3, 2).reshape(nty, ntx, th, tw, kk).transpose(1, 2).reshape(nty * th, ntx * tw, kk)
         labs = labs.permute(0, 1, 3, 2, 4).reshape(nty, ntx, th, tw, kk, -1).transpose(1, 2).reshape(nty * th, ntx * tw, kk, -1)
