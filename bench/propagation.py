@@ -3,12 +3,19 @@
     python bench/propagation.py                    # DAVIS-sized: 60 x 107 grid, 21 context frames, 256-d
     python bench/propagation.py --device cuda --out results/bench/propagation-cuda.json
 
-Each variant runs in its own process, so that its peak memory (resident set on the CPU, allocated memory
-on CUDA) is its own. The video has 1 + context frames, so the last frame is propagated from a full context
-of frame 0 and 20 recent frames; the time reported is per propagated frame. Outputs are compared. Also times
-the DAVIS scoring of one 480p sequence (854 x 480, 3 objects, 50 frames), against F computed by the official
-davis2017-evaluation toolkit's method (a disk dilation of both boundaries per object and frame), which must give
-the same values.
+Two inputs, each timed for both computations:
+- random: random unit features. Scores have no near-ties, so both computations must give identical outputs.
+- real: the features of a real video, 22 frames panning across scikit-image's bundled photographs at 480 x 856
+  pixels, through a random ResNet-18 (res4, stride 8, seed 0; the features are computed once, not timed). Real
+  features are alike everywhere (cosine similarities near 0.9-0.99), so the best keys of a query often tie within
+  float32 rounding, and two float32 computations that sum in different orders keep different keys among the tied
+  ones. Here both are compared with the same propagation in float64: corrmine must be as close to it as the dense
+  reference is.
+Each variant runs in its own process, so that its peak memory (resident set on the CPU, allocated memory on
+CUDA) is its own. A video has 1 + context + extra frames, so its last frames are propagated from a full context
+of frame 0 and 20 recent frames; the time reported is per propagated frame. Also times the DAVIS scoring of one
+480p sequence (854 x 480, 3 objects, 50 frames), against F computed by the official davis2017-evaluation
+toolkit's method (a disk dilation of both boundaries per object and frame), which must give the same values.
 
 It also measures, in the same run, a floor for any exact method: frame 0's dense product (every query against
 every cell of frame 0: nothing to skip; its top-k not counted), plus the in-radius products of the recent frames at the
@@ -26,33 +33,85 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.functional as TF
 from scipy.ndimage import binary_dilation
+from skimage import data
 from skimage.morphology import disk
+from skimage.transform import resize
 
-from corrmine.core import EvalConfig, get_device, run_info, write_json
+from corrmine.core import EvalConfig, ModelConfig, get_device, run_info, write_json
+from corrmine.datasets import IMAGENET_MEAN, IMAGENET_STD
+from corrmine.encoder import load_encoder
 from corrmine.metrics import score_sequence, seg2bmap
 from corrmine.propagation import _offsets, propagate, propagate_dense
 
 from timing import timed
 
 
+def real_video(T: int, h: int, w: int) -> torch.Tensor:
+    """[T, 256, h, w] L2-normalised features of T frames of 8h x 8w pixels that pan 6 pixels per frame across
+    scikit-image's photographs (coffee, chelsea, astronaut and rocket side by side, 8h pixels high), through a random
+    ResNet-18 (res4, seed 0)."""
+    H, W = 8 * h, 8 * w
+    pics = [data.coffee(), data.chelsea(), data.astronaut(), data.rocket()]
+    pano = np.concatenate([resize(p, (H, round(p.shape[1] * H / p.shape[0])), anti_aliasing=True) for p in pics], 1)
+    if pano.shape[1] < W + 6 * T: raise ValueError(f"a {h} x {w} grid over {T} frames needs a wider panorama than {pano.shape[1]} pixels")
+    x = torch.stack([torch.from_numpy(pano[:, 6 * t:6 * t + W]).permute(2, 0, 1).float() for t in range(T)])
+    x = TF.normalize(x, IMAGENET_MEAN, IMAGENET_STD)
+    enc = load_encoder("random", ModelConfig(), 0)
+    with torch.no_grad(): f = torch.cat([enc(x[i:i + 4]) for i in range(0, T, 4)])
+    return F.normalize(f, dim=1)
+
+
 def child(variant: str, a) -> dict:
-    "Run one variant in this process; print JSON with its time, peak memory and a digest of its output."
+    "Run one variant ('corrmine', 'dense' or 'corrmine-f64') in this process; return its time and peak memory, save its output."
     dev = get_device(a.device)
     g = torch.Generator().manual_seed(0)
     T = a.context + 1 + a.extra
-    feats = F.normalize(torch.randn(T, a.dim, a.h, a.w, generator=g), dim=1).to(dev)
-    lab = torch.softmax(3 * torch.randn(4, a.h, a.w, generator=g), 0).to(dev)
+    if a.features == "random": feats = F.normalize(torch.randn(T, a.dim, a.h, a.w, generator=g), dim=1)
+    else: feats = torch.from_numpy(np.load(f"{a.tmp}/real-features.npy"))
+    lab = torch.softmax(3 * torch.randn(4, a.h, a.w, generator=g), 0)
+    if variant.endswith("f64"): feats, lab = feats.double(), lab.double()
+    feats, lab = feats.to(dev), lab.to(dev)
     cfg = EvalConfig(context=a.context)
-    fn = propagate if variant == "corrmine" else propagate_dense
+    fn = propagate_dense if variant == "dense" else propagate
     if dev.type == "cuda": torch.cuda.reset_peak_memory_stats(); torch.cuda.synchronize()
     t0 = time.perf_counter()
     out = fn(feats, lab, cfg)
     if dev.type == "cuda": torch.cuda.synchronize()
     dt = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated() if dev.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    np.save(a.tmp + f"/{variant}.npy", out[-a.extra - 1:].float().cpu().numpy())
+    np.save(f"{a.tmp}/{a.features}-{variant}.npy", out.cpu().numpy())
     return dict(seconds_per_frame=dt / (T - 1), peak_bytes=peak)
+
+
+def compare(a, tmp: str) -> dict:
+    "Time both computations on one input (`a.features`), in their own processes, and compare their outputs."
+    if a.features == "real": np.save(f"{tmp}/real-features.npy", real_video(a.context + 1 + a.extra, a.h, a.w).numpy())
+    res = {}
+    for v in ("corrmine", "dense") + (("corrmine-f64",) if a.features == "real" else ()):
+        args = ["--h", a.h, "--w", a.w, "--dim", a.dim, "--context", a.context, "--extra", a.extra, "--device", a.device]
+        r = subprocess.run([sys.executable, __file__, "--child", v, "--tmp", tmp, "--features", a.features, *map(str, args)],
+                           capture_output=True, text=True)
+        if r.returncode: raise SystemExit(r.stderr)
+        res[v] = json.loads(r.stdout.strip().splitlines()[-1])
+    out = {v: np.load(f"{tmp}/{a.features}-{v}.npy") for v in res}
+    c, d = res["corrmine"], res["dense"]
+    row = dict(corrmine=c, dense=d, speed_ratio=d["seconds_per_frame"] / c["seconds_per_frame"],
+               max_difference=float(np.abs(out["corrmine"] - out["dense"]).max()),
+               label_agreement=float((out["corrmine"].argmax(1) == out["dense"].argmax(1)).mean()))
+    line = (f"  {a.features} features: corrmine {c['seconds_per_frame']:.2f} s/frame, peak {c['peak_bytes'] / 2**20:.0f} MiB | "
+            f"dense {d['seconds_per_frame']:.2f} s/frame, peak {d['peak_bytes'] / 2**20:.0f} MiB | speed ratio "
+            f"{row['speed_ratio']:.1f}x | max |difference| {row['max_difference']:.1e}, same label in {row['label_agreement']:.2%} of the cells")
+    if "corrmine-f64" in out:
+        ref = out["corrmine-f64"]
+        row["float64"] = {v: dict(max_difference=float(np.abs(out[v] - ref).max()),
+                                  label_agreement=float((out[v].argmax(1) == ref.argmax(1)).mean())) for v in ("corrmine", "dense")}
+        line += "\n    against the same propagation in float64: " + "; ".join(
+            f"{v} max |difference| {r['max_difference']:.1e}, same label in {r['label_agreement']:.3%} of the cells"
+            for v, r in row["float64"].items())
+    print(line, flush=True)
+    return row
 
 
 def floor(a) -> dict:
@@ -95,20 +154,16 @@ def main():
     p.add_argument("--extra", type=int, default=1, help="frames propagated after the context is full")
     p.add_argument("--device", default="auto"); p.add_argument("--out")
     p.add_argument("--child", help=argparse.SUPPRESS); p.add_argument("--tmp", help=argparse.SUPPRESS)
+    p.add_argument("--features", nargs="+", choices=("random", "real"), default=["random", "real"])
     a = p.parse_args()
     if a.child:
+        a.features = a.features[0]
         print(json.dumps(child(a.child, a))); return
+    if "real" in a.features and a.dim != 256: p.error("real features are ResNet-18's res4: 256-d")
+    print(f"{a.h}x{a.w} grid, {a.context + 1} context frames, {a.dim}-d, {get_device(a.device)}:", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        res = {}
-        for v in ("corrmine", "dense"):
-            r = subprocess.run([sys.executable, __file__, "--child", v, "--tmp", tmp] + sys.argv[1:], capture_output=True, text=True)
-            if r.returncode: raise SystemExit(r.stderr)
-            res[v] = json.loads(r.stdout.strip().splitlines()[-1])
-        diff = float(np.abs(np.load(f"{tmp}/corrmine.npy") - np.load(f"{tmp}/dense.npy")).max())
-    c, d = res["corrmine"], res["dense"]
-    print(f"{a.h}x{a.w} grid, {a.context + 1} context frames, {a.dim}-d, {get_device(a.device)}:")
-    print(f"  corrmine {c['seconds_per_frame']:.2f} s/frame, peak {c['peak_bytes'] / 2**20:.0f} MiB | dense {d['seconds_per_frame']:.2f} s/frame, "
-          f"peak {d['peak_bytes'] / 2**20:.0f} MiB | speed ratio {d['seconds_per_frame'] / c['seconds_per_frame']:.1f}x | max |difference| {diff:.1e}")
+        rows = {f: compare(argparse.Namespace(**{**vars(a), "features": f}), tmp) for f in a.features}
+    d = rows["real" if "real" in rows else "random"]["dense"]                  # the floor's ratio: against real features
     fl = floor(a)
     print(f"  floor of an exact method: frame 0's product {fl['frame0_seconds']:.2f} s + the recent frames' "
           f"in-radius products ({fl['window_gflop']:.1f} GFLOP at the {fl['gflops']:.0f} GFLOP/s of frame 0's product) "
@@ -124,8 +179,7 @@ def main():
     t0 = time.perf_counter(); Fd = dilation_f(gt, pred); dd = time.perf_counter() - t0
     print(f"  DAVIS scoring: {ds:.2f} s for one 854x480 sequence of 50 frames and 3 objects (J and F); the F of the "
           f"toolkit's method (skimage disk dilation per frame) alone: {dd:.2f} s ({dd / ds:.1f}x); max |F difference| {np.abs(Fm - Fd).max():.1e}")
-    if a.out: write_json(a.out, dict(grid=[a.h, a.w], dim=a.dim, context=a.context, corrmine=c, dense=d,
-                                     speed_ratio=d["seconds_per_frame"] / c["seconds_per_frame"], max_difference=diff, floor=fl,
+    if a.out: write_json(a.out, dict(grid=[a.h, a.w], dim=a.dim, context=a.context, **rows, floor=fl,
                                      floor_ratio=d["seconds_per_frame"] / fl["seconds_per_frame"],
                                      davis_scoring_seconds_50_frames=ds, toolkit_method_f_seconds=dd, run=run_info(get_device(a.device))))
 

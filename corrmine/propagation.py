@@ -17,25 +17,16 @@ from .core import EvalConfig
 __all__ = ['propagate', 'propagate_dense']
 
 # %% ../nbs/14_propagation.ipynb #ffe0f55a
-def _max_tree(x: Tensor, dim: int) -> Tensor:
-    "The maximum along `dim` (which is dropped), by pairwise halving; an odd last element is folded into the first."
-    b = x.shape[dim]
-    while b > 1:
-        h = b // 2
-        m = torch.maximum(x.narrow(dim, 0, h), x.narrow(dim, h, h))
-        if b % 2: m.narrow(dim, 0, 1).copy_(torch.maximum(m.narrow(dim, 0, 1), x.narrow(dim, 2 * h, 1)))
-        x, b = m, h
-    return x.squeeze(dim)
-
 def _block_topk(s: Tensor, # scores; their size along `dim` is a multiple of `block`
                 k: int, block: int, dim: int,
                ) -> tuple[Tensor, Tensor]: # the k largest values along dim (sorted) and their positions
     """Exact top-k along `dim`, searching only the k blocks of `block` consecutive scores with the largest maxima.
     Exact because a block that holds one of the k largest values has a larger maximum than every block that does not
-    (up to ties), and a block maximum is a cheap vectorised reduction where `torch.topk` on the CPU is a slow scan."""
+    (up to ties), and a block maximum is a cheap vectorised reduction where `torch.topk` on the CPU is a slow scan
+    (fastest along the last, contiguous dimension)."""
     nb = s.shape[dim] // block
     shape = list(s.shape); shape[dim:dim + 1] = [nb, block]
-    blocks = _max_tree(s.view(shape), dim + 1).topk(min(k, nb), dim=dim, sorted=False).indices
+    blocks = s.view(shape).amax(dim + 1).topk(min(k, nb), dim=dim, sorted=False).indices
     within = torch.arange(block, device=s.device).view([1] * (dim + 1) + [block] + [1] * (s.dim() - dim - 1))
     pos = (blocks.unsqueeze(dim + 1) * block + within).flatten(dim, dim + 1)            # every position of those blocks
     top, j = s.gather(dim, pos).topk(min(k, pos.shape[dim]), dim=dim)
@@ -80,10 +71,11 @@ class _RecentWindow:
     For each of the th + 2r key rows around a tile, the cells within reach of some query of the tile are one
     contiguous run of (tw + 2 wd) columns x R frames, wd being the half-width of the radius's disk at that row's
     distance from the tile: one matrix product per key row scores them, for every tile of the row at once (a strided
-    view: no key is copied), into a contiguous block of scores [tile, column of the run, query]. An additive mask
-    (0 or -inf, per tile shape, cached) removes what lies outside each query's own disk; it is the product's addend
-    (`baddbmm`), so it costs no pass of its own. Key rows in the padding are not multiplied, and the tiles at the left
-    and right edges get a mask of the padding columns."""
+    view: no key is copied), into a contiguous block of scores [tile, query, column of the run], so that each query's
+    scores of a run are contiguous. An additive mask (0 or -inf, per tile shape, cached) removes what lies outside
+    each query's own disk; it is the product's addend (`baddbmm` starts from a copy of it), so it costs no pass over
+    the scores. Key rows in the padding are not multiplied, and the tiles at the left and right edges get a mask of
+    the padding columns."""
     def __init__(self, radius: float, R: int, d: int, C: int, h: int, w: int, like: Tensor, label_dtype,
                  tile: tuple[int, int] = (4, 4)):
         r, oy, ox = _offsets(radius, like.device)
@@ -106,20 +98,23 @@ class _RecentWindow:
             u = torch.arange(L, device=dev)
             ky[o:o + L], kx[o:o + L], kf[o:o + L] = j, r - wd + u // R, u % R
         disk = torch.zeros(2 * r + 1, 2 * r + 1, dtype=torch.bool, device=dev); disk[oy + r, ox + r] = True
-        m = torch.arange(th * tw, device=dev)
-        dy, dx = ky[:, None] - (r + m // tw), kx[:, None] - (r + m % tw)                  # [n, queries]
+        m = torch.arange(M, device=dev)
+        dy, dx = ky[None] - (r + m[:, None] // tw), kx[None] - (r + m[:, None] % tw)       # [queries, n]
         near = disk[dy.clamp(-r, r) + r, dx.clamp(-r, r) + r] & (dy.abs() <= r) & (dx.abs() <= r)
-        self.mask = torch.zeros(self.n, th * tw, device=dev, dtype=like.dtype).masked_fill_(~near, float("-inf"))
+        mask = torch.zeros(M, self.n, device=dev, dtype=like.dtype).masked_fill_(~near, float("-inf"))
+        self.masks = [mask[:, o:o + L].contiguous() for _, _, o, L in self.rows]           # [M, L] per key row
         self.ky, self.kx = ky, kx
         self.key = (ky * self.Wp + kx) * R + kf                                            # index into the flat labels
-        # the scores of a tile row: key row j's run for every tile, [ntx, L, M], one after the other (each product
-        # writes a contiguous block); a tile's b-th block of B scores starts at row `start[t, b]` of the buffer
-        self.scores = like.new_empty(ntx * n, M)
-        start = torch.zeros(ntx, n // B, dtype=torch.long, device=dev)
+        # the scores of a tile row: key row j's run for every tile and query, [ntx, M, L], one after the other (each
+        # product writes a contiguous block); query m of tile t finds its b-th block of B scores at block
+        # `start[t, m, b]` of the buffer seen as [blocks, B]
+        self.scores = like.new_empty(ntx * M * n)
+        start = torch.zeros(ntx, M, n // B, dtype=torch.long, device=dev)
+        tm = torch.arange(ntx * M, device=dev).view(ntx, M, 1)                             # (tile, query), flattened
         for j, wd, o, L in self.rows:
             b = torch.arange(o // B, (o + L) // B, device=dev)
-            start[:, b] = ntx * o + torch.arange(ntx, device=dev)[:, None] * L + b * B - o
-        self.start, self.start_block = start, start // B
+            start[:, :, b] = (ntx * M * o + tm * L + b * B - o) // B                       # o and L are multiples of B
+        self.start = start
         self.edges = None
 
     def put(self, slot: int, f: Tensor, y: Tensor):
@@ -129,7 +124,7 @@ class _RecentWindow:
         self.labels[r:r + self.h, r:r + self.w, slot] = y.permute(1, 2, 0)
 
     def _edges(self) -> list[tuple[int, int, Tensor]]:
-        """(first tile, end tile, additive mask [tiles, n, M]) for the runs of tiles at the left and right edges, whose
+        """(first tile, end tile, additive mask [tiles, 1, n]) for the runs of tiles at the left and right edges, whose
         keys reach the padding columns (`topk` skips the padding rows); cached."""
         if self.edges is None:
             r, dev = self.r, self.feats.device
@@ -140,8 +135,8 @@ class _RecentWindow:
             for t, hi in enumerate(hit + [False]):
                 if hi and a is None: a = t
                 if not hi and a is not None: runs.append((a, t)); a = None
-            self.edges = [(a, b, torch.zeros(b - a, self.n, self.th * self.tw, device=dev, dtype=self.feats.dtype)
-                           .masked_fill_(pad[a:b, :, None], float("-inf"))) for a, b in runs]
+            self.edges = [(a, b, torch.zeros(b - a, 1, self.n, device=dev, dtype=self.feats.dtype)
+                           .masked_fill_(pad[a:b, None], float("-inf"))) for a, b in runs]
         return self.edges
 
     def topk(self, q: Tensor, # [d, h, w] query frame features
@@ -152,32 +147,29 @@ class _RecentWindow:
         th, tw, r, R, nty, ntx, Wp = self.th, self.tw, self.r, self.R, self.nty, self.ntx, self.Wp
         M, kk, S = th * tw, min(k, self.n), self.scores
         qp = q.new_zeros(nty * th, ntx * tw, d); qp[:h, :w] = q.permute(1, 2, 0)
-        qt = qp.view(nty, th, ntx, tw, d).permute(0, 2, 4, 1, 3).reshape(nty, ntx, d, M)  # [nty, ntx, d, M], contiguous
-        vals = q.new_empty(nty, ntx, kk, M)
-        labs = self.labels.new_empty(nty, ntx, kk, M, self.labels.shape[-1])
+        qt = qp.view(nty, th, ntx, tw, d).transpose(1, 2).reshape(nty, ntx, M, d)         # [nty, ntx, M, d], contiguous
+        vals = q.new_empty(nty, ntx, M, kk)
+        labs = self.labels.new_empty(nty, ntx, M, kk, self.labels.shape[-1])
         flat = self.labels.view(-1, self.labels.shape[-1])
         corner = torch.arange(ntx, device=q.device).view(ntx, 1, 1) * tw * R               # each tile's first key, in the flat labels
         B, nb = self.block, self.n // self.block
-        within = torch.arange(B, device=q.device).view(1, 1, B, 1)
-        col = torch.arange(M, device=q.device).view(1, 1, 1, M)
+        within = torch.arange(B, device=q.device)
         for ty in range(nty):
-            for j, wd, o, L in self.rows:                                                  # key row j of every tile of the row
-                Sj = S[ntx * o:ntx * (o + L)].view(ntx, L, M)
+            for (j, wd, o, L), mask in zip(self.rows, self.masks):                          # key row j of every tile of the row
+                Sj = S[ntx * M * o:ntx * M * (o + L)].view(ntx, M, L)
                 if not r <= ty * th + j < r + self.h:                                      # a padding row: no key to score
                     Sj.fill_(float("-inf")); continue
-                keys = self.feats.as_strided((ntx, L, d), (tw * R * d, d, 1),
+                keys = self.feats.as_strided((ntx, d, L), (tw * R * d, 1, d),              # the runs' keys, transposed
                                              self.feats.storage_offset() + ((ty * th + j) * Wp + r - wd) * R * d)
-                torch.baddbmm(self.mask[o:o + L], keys, qt[ty], out=Sj)                     # + the mask of each query's disk
-                for a, b, pad in self._edges(): Sj[a:b].add_(pad[:, o:o + L])              # the padding columns
-            bm = _max_tree(S.view(-1, B, M), 1)[self.start_block]                          # block maxima [ntx, nb, M]
-            blocks = bm.topk(min(kk, nb), dim=1, sorted=False).indices                     # the blocks of the top k
-            first = self.start.unsqueeze(-1).expand(-1, -1, M).gather(1, blocks)           # [ntx, kb, M]
-            cand = S.view(-1)[((first.unsqueeze(2) + within) * M + col).flatten(1, 2)]      # [ntx, kb B, M]
-            vals[ty], i = cand.topk(kk, dim=1)
-            pos = (blocks.unsqueeze(2) * B + within).flatten(1, 2).gather(1, i)            # tile-local positions
+                torch.baddbmm(mask, qt[ty], keys, out=Sj)                                  # + the mask of each query's disk
+                for a, b, pad in self._edges(): Sj[a:b].add_(pad[..., o:o + L])            # the padding columns
+            blocks = S.view(-1, B).amax(1)[self.start].topk(min(kk, nb), dim=2, sorted=False).indices  # [ntx, M, kb]
+            cand = S.view(-1, B)[self.start.gather(2, blocks)].flatten(2)                 # their scores [ntx, M, kb B]
+            vals[ty], i = cand.topk(kk, dim=2)
+            pos = (blocks.unsqueeze(-1) * B + within).flatten(2).gather(2, i)              # tile-local positions
             labs[ty] = flat[self.key[pos] + corner + ty * th * Wp * R]
-        vals = vals.permute(0, 1, 3, 2).reshape(nty, ntx, th, tw, kk).transpose(1, 2).reshape(nty * th, ntx * tw, kk)
-        labs = labs.permute(0, 1, 3, 2, 4).reshape(nty, ntx, th, tw, kk, -1).transpose(1, 2).reshape(nty * th, ntx * tw, kk, -1)
+        vals = vals.view(nty, ntx, th, tw, kk).transpose(1, 2).reshape(nty * th, ntx * tw, kk)
+        labs = labs.view(nty, ntx, th, tw, kk, -1).transpose(1, 2).reshape(nty * th, ntx * tw, kk, -1)
         return vals[:h, :w].reshape(h * w, kk), labs[:h, :w].reshape(h * w, kk, -1)
 
 class _DenseMemory:
