@@ -206,6 +206,7 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
               cfg: EvalConfig = EvalConfig(), # context, topk, temperature, radius
               progress: bool = False,
               dense_limit: int | None = None, # score densely when (R+1) N^2 scores fit; None: 8M on the CPU, a share of free memory on CUDA
+              scores: list | None = None, # if given, each frame's top-k scores [N, k] (descending) are appended to it
              ) -> Tensor: # [T, C, h, w] soft labels, frame 0 = labels0
     "Propagate frame 0's labels through a video with the CRW protocol (local + dense, exact)."
     T, d, h, w = feats.shape
@@ -230,6 +231,7 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
             cands = [_dense_topk(q.reshape(d, -1).T, f0k, y0, cfg.topk)]
             if win is not None: cands.append(win.topk(q, cfg.topk))
             top, lab = _merge_topk([c[0] for c in cands], [c[1] for c in cands], cfg.topk)
+        if scores is not None: scores.append(top.clone())
         wts = torch.softmax(top / cfg.temperature, dim=1)                                 # [N, k]
         out[t] = (wts[..., None] * lab).sum(1).T.reshape(C, h, w)
     return out
@@ -239,6 +241,7 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
 def propagate_dense(feats: Tensor, # [T, d, h, w] L2-normalised features
                     labels0: Tensor, # [C, h, w] frame 0's soft labels
                     cfg: EvalConfig = EvalConfig(),
+                    scores: list | None = None, # if given, each frame's top-k scores [N, k] (descending) are appended to it
                    ) -> Tensor: # [T, C, h, w]
     "Reference: the dense masked CRW propagation (memory grows as N x 21N)."
     T, d, h, w = feats.shape
@@ -253,6 +256,7 @@ def propagate_dense(feats: Tensor, # [T, d, h, w] L2-normalised features
         mask = torch.cat([torch.ones_like(near)] + [near] * cfg.context, 1)
         s = s.masked_fill(~mask, float("-inf"))
         top, idx = s.topk(cfg.topk, dim=1)
+        if scores is not None: scores.append(top)
         wts = torch.softmax(top / cfg.temperature, 1)
         out.append((wts[..., None] * labs[idx]).sum(1).T.reshape(-1, h, w))
     return torch.stack(out)
