@@ -89,9 +89,8 @@ def child(variant: str, a) -> dict:
 def compare(a, tmp: str) -> dict:
     "Time both computations on one input (`a.features`), in their own processes, and compare their outputs."
     if a.features == "real": np.save(f"{tmp}/real-features.npy", real_video(a.context + 1 + a.extra, a.h, a.w).numpy())
-    res = {}
+    res, args = {}, ["--h", a.h, "--w", a.w, "--dim", a.dim, "--context", a.context, "--extra", a.extra, "--device", a.device]
     for v in ("corrmine", "dense"):
-        args = ["--h", a.h, "--w", a.w, "--dim", a.dim, "--context", a.context, "--extra", a.extra, "--device", a.device]
         r = subprocess.run([sys.executable, __file__, "--child", v, "--tmp", tmp, "--features", a.features, *map(str, args)],
                            capture_output=True, text=True)
         if r.returncode: raise SystemExit(r.stderr)

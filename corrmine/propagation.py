@@ -231,7 +231,7 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
             cands = [_dense_topk(q.reshape(d, -1).T, f0k, y0, cfg.topk)]
             if win is not None: cands.append(win.topk(q, cfg.topk))
             top, lab = _merge_topk([c[0] for c in cands], [c[1] for c in cands], cfg.topk)
-        if scores is not None: scores.append(top.clone())
+        if scores is not None: scores.append(top)
         wts = torch.softmax(top / cfg.temperature, dim=1)                                 # [N, k]
         out[t] = (wts[..., None] * lab).sum(1).T.reshape(C, h, w)
     return out
