@@ -73,7 +73,7 @@ def test_run_folders_are_resumed_or_refused(tiny, tmp_path):
     del stored["train"]["keep_every"]; (tmp_path / "run/config.json").write_text(json.dumps(stored))
     assert main(cfg, progress=False)["step"] == 2                                  # the new field at its default: same run
     with pytest.raises(FileExistsError, match="another configuration"): main(cfg.override({"train.keep_every": 1}), progress=False)
-    with pytest.raises(FileExistsError, match="another configuration"): main(cfg.override({"loss.tau": 0.2}), progress=False)
+    with pytest.raises(FileExistsError, match="another configuration"): main(cfg.override({"loss.tau": 0.3}), progress=False)
     with pytest.raises(FileExistsError, match="resume=never"): main(cfg.override({"train.resume": "never"}), progress=False)
     (tmp_path / "other").mkdir(); (tmp_path / "other/notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a corrmine run folder"): main(small(tiny, tmp_path / "other"), progress=False)
