@@ -67,8 +67,9 @@ PLAIN = {"mining.mining": "none", "negatives.curriculum": "none"}   # plain cont
 EVAL_TEMPERATURES = (0.02, 0.1)  # and the default 0.05: evaluation only, on the main runs' encoders
 
 # Minutes on 2 CPU cores (x86_64), measured on the embedded benchmark with the synthetic-cpu preset: a step includes
-# its share of the probe measurements and validations; a main run took 11.9 min, an ablation run of 100 steps 1.7-1.9
-MINUTES = dict(step=0.64 / 60, start=0.2, match=0.15, davis=0.35, jhmdb=0.3, vip=0.4, baselines=8.5, precision=3.2)
+# its share of the probe measurements and validations; a main run's training took 12.6-13.2 min, an ablation run of 100
+# steps 2.2-2.9 with its evaluation
+MINUTES = dict(step=0.77 / 60, start=0.2, match=0.15, davis=0.35, jhmdb=0.3, vip=0.4, baselines=8.5, precision=3.2)
 
 # %% ../nbs/22_reproduce.ipynb #cf99fd1d
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ __all__ = ['PRESETS', 'preset', 'setup_distributed', 'ClipStream', 'lr_factor', 
 
 # %% ../nbs/21_train.ipynb #dd35a318
 PRESETS = {
-    # the embedded benchmark on 2 CPU cores, about 12 minutes; the notebook says which settings were measured and which only fit the time
+    # the embedded benchmark on 2 CPU cores, about 13 minutes; the notebook says which settings were measured and which only fit the time
     "synthetic-cpu": {
         "device": "cpu",
         "model.head": "linear",
