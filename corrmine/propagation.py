@@ -43,11 +43,11 @@ def _pad_keys(keys: Tensor, block: int = 32) -> Tensor:
     extra = -keys.shape[0] % block
     return torch.cat([keys, keys.new_zeros(extra, keys.shape[1])]) if extra else keys
 
-def _dense_topk(q: Tensor, keys: Tensor, key_labels: Tensor, k: int, chunk: int = 1024, block: int = 32):
-    """q [N, d], keys [Mp, d] (`_pad_keys`: the M = len(key_labels) keys, then zero rows up to a multiple of `block`,
-    whose scores are set to -inf), key_labels [M, C] -> top-k values [N, k] and their labels [N, k, C].
+def _dense_topk(q: Tensor, keys: Tensor, M: int, k: int, chunk: int = 1024, block: int = 32):
+    """q [N, d], keys [Mp, d] (`_pad_keys`: M keys, then zero rows up to a multiple of `block`, whose scores are set
+    to -inf) -> top-k values [N, k] (descending) and their keys' indices [N, k].
     Queries go `chunk` at a time, so that each block of scores is still in cache when its top-k reads it."""
-    M, kk = key_labels.shape[0], min(k, key_labels.shape[0])
+    kk = min(k, M)
     top, idx = q.new_empty(q.shape[0], kk), torch.empty(q.shape[0], kk, dtype=torch.long, device=q.device)
     s = q.new_empty(min(chunk, q.shape[0]), keys.shape[0])
     for i in range(0, q.shape[0], chunk):
@@ -55,7 +55,22 @@ def _dense_topk(q: Tensor, keys: Tensor, key_labels: Tensor, k: int, chunk: int 
         torch.mm(q[i:i + c], keys.T, out=s[:c])
         s[:c, M:] = float("-inf")
         top[i:i + c], idx[i:i + c] = _block_topk(s[:c], kk, block, 1)
-    return top, key_labels[idx]
+    return top, idx
+
+def _with_copies(top: Tensor, idx: Tensor, # frame 0's top-k [N, k'] (descending) and its keys
+                 copies: int, # how many copies of frame 0 stand for the frames before it in the recent window
+                 near: Tensor, # [N, k'] bool: the key lies within the radius of its query
+                 k: int,
+                ) -> tuple[Tensor, Tensor]: # the top-k of frame 0 and its copies together: values and frame 0's key indices
+    """The copies are frame 0 again, restricted to the radius: key j counts 1 + copies times where `near` and once
+    elsewhere, with the same score. The top-k of that multiset is a prefix of the distinct keys in descending order,
+    so it comes from frame 0's own top-k; where the multiset has fewer than k entries, the rest are -inf."""
+    n = (1 + copies * near.long()).cumsum(1)                                                  # entries up to each key
+    kk = min(k, top.shape[1] * (1 + copies))
+    sel = (n[:, None, :] <= torch.arange(kk, device=top.device)[:, None]).sum(2)             # [N, kk]: entry -> key
+    over = sel >= top.shape[1]
+    sel = sel.clamp(max=top.shape[1] - 1)
+    return top.gather(1, sel).masked_fill_(over, float("-inf")), idx.gather(1, sel)
 
 def _offsets(radius: float, device) -> tuple[int, Tensor, Tensor]:
     "The grid offsets (dy, dx) at Euclidean distance < radius, and the largest |offset|."
@@ -77,14 +92,21 @@ class _RecentWindow:
     the scores. Key rows in the padding are not multiplied, and the tiles at the left and right edges get a mask of
     the padding columns."""
     def __init__(self, radius: float, R: int, d: int, C: int, h: int, w: int, like: Tensor, label_dtype,
-                 tile: tuple[int, int] = (4, 4)):
+                 tile: tuple[int, int] = (4, 4),
+                 share: _RecentWindow | None = None, # a window of at least R slots whose buffers this one reuses
+                ):
         r, oy, ox = _offsets(radius, like.device)
         dev, (th, tw) = like.device, tile
         self.r, self.R, self.h, self.w, self.th, self.tw = r, R, h, w, th, tw
         self.nty, self.ntx = -(-h // th), -(-w // tw)                                     # tiles per column and row
         self.Wp = self.ntx * tw + 2 * r
-        self.feats = like.new_zeros(self.nty * th + 2 * r, self.Wp, R, d)
-        self.labels = torch.zeros(*self.feats.shape[:3], C, device=dev, dtype=label_dtype)
+        grid = (self.nty * th + 2 * r, self.Wp, R)
+        if share is None:                                                                  # zeros: the padding must be finite
+            self.feats, self.labels = like.new_zeros(*grid, d), torch.zeros(*grid, C, device=dev, dtype=label_dtype)
+        else:                                                                              # the padding holds stale (finite) values
+            cells = math.prod(grid)
+            self.feats = share.feats.view(-1)[:cells * d].view(*grid, d)
+            self.labels = share.labels.view(-1)[:cells * C].view(*grid, C)
         self.rows, n = [], 0                                                               # (key row, half-width, first score, count)
         for j in range(th + 2 * r):
             dy = max(0, r - j, j - (r + th - 1))                                           # its distance to the tile's rows
@@ -108,7 +130,7 @@ class _RecentWindow:
         # the scores of a tile row: key row j's run for every tile and query, [ntx, M, L], one after the other (each
         # product writes a contiguous block); query m of tile t finds its b-th block of B scores at block
         # `start[t, m, b]` of the buffer seen as [blocks, B]
-        self.scores = like.new_empty(ntx * M * n)
+        self.scores = like.new_empty(ntx * M * n) if share is None else share.scores[:ntx * M * n]
         start = torch.zeros(ntx, M, n // B, dtype=torch.long, device=dev)
         tm = torch.arange(ntx * M, device=dev).view(ntx, M, 1)                             # (tile, query), flattened
         for j, wd, o, L in self.rows:
@@ -217,19 +239,30 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
     if dense_limit is None: dense_limit = _dense_budget(feats.device)
     small = R > 0 and (R + 1) * (h * w) ** 2 <= dense_limit
     if small: mem = _DenseMemory(cfg.radius, R, f0, y0, h, w)
-    win = _RecentWindow(cfg.radius, R, d, C, h, w, feats, labels0.dtype) if R > 0 and not small else None
-    if not small: f0k = _pad_keys(f0)                                                    # frame 0's keys, padded once
-    if win is not None:
-        for slot in range(R): win.put(slot, feats[0], labels0)                            # frames before 0 are frame 0
+    full = _RecentWindow(cfg.radius, R, d, C, h, w, feats, labels0.dtype) if R > 0 and not small else None
+    if not small:
+        f0k = _pad_keys(f0)                                                                # frame 0's keys, padded once
+        yx = torch.stack(torch.meshgrid(*(torch.arange(n, device=feats.device) for n in (h, w)), indexing="ij"), -1).reshape(-1, 2)
     for t in tqdm(range(1, T), desc="propagate", unit="frame", disable=not progress, leave=False):
         q = feats[t]
         if small:                                                                         # one dense masked product
             if t >= 2: mem.put((t - 1) % R, feats[t - 1].reshape(d, -1).T, out[t - 1].reshape(C, -1).T)
             top, lab = mem.topk(q.reshape(d, -1).T, cfg.topk)
         else:
-            if win is not None and t >= 2: win.put((t - 1) % R, feats[t - 1], out[t - 1])  # t-1 replaces t-1-R
-            cands = [_dense_topk(q.reshape(d, -1).T, f0k, y0, cfg.topk)]
-            if win is not None: cands.append(win.topk(q, cfg.topk))
+            copies, D = max(R + 1 - t, 0), min(t - 1, R)               # frame 0's copies, the distinct recent frames
+            top, idx = _dense_topk(q.reshape(d, -1).T, f0k, h * w, cfg.topk)
+            if copies:
+                near = ((yx[idx] - yx[:, None]) ** 2).sum(-1) < cfg.radius ** 2
+                top, idx = _with_copies(top, idx, copies, near, cfg.topk)
+            cands = [(top, y0[idx])]
+            if D:                                                                         # frames t-D .. t-1, in slots (v-1) mod R
+                if D < R:                                                                 # the first R frames: a window of D slots
+                    win = _RecentWindow(cfg.radius, D, d, C, h, w, feats, labels0.dtype, share=full)
+                    for v in range(1, t): win.put(v - 1, feats[v], out[v])
+                else:
+                    win = full
+                    for v in range(1, t) if t == R + 1 else [t - 1]: win.put((v - 1) % R, feats[v], out[v])
+                cands.append(win.topk(q, cfg.topk))
             top, lab = _merge_topk([c[0] for c in cands], [c[1] for c in cands], cfg.topk)
         if scores is not None: scores.append(top)
         wts = torch.softmax(top / cfg.temperature, dim=1)                                 # [N, k]
