@@ -184,6 +184,7 @@ def main():
         a.features = a.features[0]
         print(json.dumps(child(a.child, a))); return
     if "real" in a.features and a.dim != 256: p.error("real features are ResNet-18's res4: 256-d")
+    if a.extra < 1: p.error(f"--extra {a.extra}: the full-context figures need at least one frame with a full context")
     print(f"{a.h}x{a.w} grid, {a.context + 1} context frames, {a.dim}-d, {get_device(a.device)}:", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         rows = {f: compare(argparse.Namespace(**{**vars(a), "features": f}), tmp) for f in a.features}
