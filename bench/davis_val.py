@@ -9,11 +9,15 @@ sequences' lengths (34 to 104 frames, 1999 in all). Then it times the two halves
 `corrmine.tasks.evaluate`, on a randomly initialised ResNet-18 (res4, stride 8: a 60 x 107 grid):
 - predict: reading the JPEGs, encoding every frame, propagating the first masks with the CRW protocol (frame 0 plus
   20 recent frames, radius 12, top-10), writing the palette PNGs and the overlays;
-- score: J and F of every object and frame, from the PNGs.
+- score: J and F of every object and frame, from the PNGs (in threads, one per CPU).
+Reading the next sequence and writing the previous one run in threads beside the encoding and the propagation, so
+the parts of predict overlap; each part's busy time is also reported (summed over its threads; on CUDA the
+encoding and the propagation are synchronised before their clocks stop), to show which one bounds the total.
 Building the stand-in is not timed. The scores mean nothing (the encoder is untrained); the times do.
 """
 import argparse
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -22,6 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+import corrmine.datasets
+import corrmine.evaluate
 from corrmine.core import Config, get_device, run_info, write_json
 from corrmine.datasets import DavisDataset
 from corrmine.encoder import load_encoder
@@ -64,6 +70,28 @@ def build(src: Path, dst: Path, lengths: list[int], workers: int) -> DavisDatase
     return DavisDataset(dst)
 
 
+class PartClock:
+    "Busy seconds of named functions, summed over every thread that calls them (the patching is undone on exit)."
+    def __init__(self, dev: torch.device, parts: dict):  # name -> (module, attribute, synchronise CUDA after it)
+        self.dev, self.parts, self.seconds, self.lock = dev, parts, dict.fromkeys(parts, 0.0), threading.Lock()
+
+    def __enter__(self):
+        self.saved = {}
+        for name, (mod, attr, sync) in self.parts.items():
+            fn = self.saved[name] = getattr(mod, attr)
+            def timed_fn(*a, _fn=fn, _name=name, _sync=sync, **k):
+                t0 = time.perf_counter()
+                r = _fn(*a, **k)
+                if _sync and self.dev.type == "cuda": torch.cuda.synchronize()
+                with self.lock: self.seconds[_name] += time.perf_counter() - t0
+                return r
+            setattr(mod, attr, timed_fn)
+        return self
+
+    def __exit__(self, *exc):
+        for name, (mod, attr, _) in self.parts.items(): setattr(mod, attr, self.saved[name])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--src", default="data/bench/DAVIS", help="the embedded benchmark's DAVIS folder")
@@ -83,10 +111,17 @@ def main():
         print(f"stand-in built in {t_build:.1f} s: {len(lengths)} sequences, {sum(lengths)} frames", flush=True)
         enc = load_encoder("random", cfg.model, 0)
         if dev.type == "cuda": torch.cuda.reset_peak_memory_stats(); torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        predict_davis(enc, data, Path(tmp) / "pred", cfg, {"encoder": "random"}, progress=False)
-        if dev.type == "cuda": torch.cuda.synchronize()
-        t_pred = time.perf_counter() - t0
+        parts = {"read the JPEGs": (corrmine.datasets, "read_rgb", False),
+                 "encode": (corrmine.evaluate, "frame_features", True),
+                 "propagate": (corrmine.evaluate, "propagate", True),
+                 "upsample to masks": (corrmine.evaluate, "labels_to_mask", False),
+                 "write the PNGs": (corrmine.evaluate, "write_palette_png", False),
+                 "write the overlays": (corrmine.evaluate, "save_overlay", False)}
+        with PartClock(dev, parts) as clock:
+            t0 = time.perf_counter()
+            predict_davis(enc, data, Path(tmp) / "pred", cfg, {"encoder": "random"}, progress=False)
+            if dev.type == "cuda": torch.cuda.synchronize()
+            t_pred = time.perf_counter() - t0
         print(f"predicted in {t_pred:.1f} s", flush=True)
         t0 = time.perf_counter()
         metrics = score("davis", data, Path(tmp) / "pred", progress=False)
@@ -94,13 +129,15 @@ def main():
     frames = sum(lengths)
     res = {"sequences": len(lengths), "frames": frames, "size": list(SIZE), "grid": [60, 107], "eval": cfg.to_dict()["eval"],
            "build_s": t_build, "predict_s": t_pred, "score_s": t_score, "total_s": t_pred + t_score,
-           "predict_frames_per_s": frames / t_pred, "J&F": metrics["J&F-Mean"],
+           "predict_frames_per_s": frames / t_pred,
+           "predict_parts_busy_s": clock.seconds, "J&F": metrics["J&F-Mean"],
            "peak_gpu_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else None,
            "run": run_info(dev)}
     info = res["run"]
     print(f"{info['gpu'] or info['cpu']} ({info['cpus']} CPUs), torch {info['torch']}, device {dev}")
     print(f"DAVIS-val-sized evaluation: {len(lengths)} sequences, {frames} frames at {SIZE[0]} x {SIZE[1]}, random ResNet-18 (60 x 107 grid)")
     print(f"  predict (read, encode, propagate, write) {t_pred:7.1f} s   {frames / t_pred:6.1f} frames/s")
+    for name, sec in clock.seconds.items(): print(f"    {name:<38}{sec:7.1f} s busy")
     print(f"  score (J and F)                           {t_score:7.1f} s")
     print(f"  total                                     {t_pred + t_score:7.1f} s   (building the stand-in: {t_build:.1f} s, not counted)")
     if res["peak_gpu_memory_gib"] is not None: print(f"  peak GPU memory {res['peak_gpu_memory_gib']:.2f} GiB")

@@ -3,7 +3,8 @@
     python bench/propagation.py                    # DAVIS-sized: 60 x 107 grid, 21 context frames, 256-d
     python bench/propagation.py --device cuda --out results/bench/propagation-cuda.json
 
-Two inputs, each timed for both computations:
+Two inputs, each timed for both computations (on CUDA, where corrmine scores the recent frames in runs, also
+against its CPU's tiles on the same device):
 - random: random unit features;
 - real: the features of a real video, 22 frames panning across scikit-image's bundled photographs at 480 x 856
   pixels, through a random ResNet-18 (res4, stride 8, seed 0; computed once, not timed).
@@ -82,7 +83,8 @@ def child(variant: str, a) -> dict:
     lab = torch.softmax(3 * torch.randn(4, a.h, a.w, generator=g), 0)
     feats, lab = feats.to(dev), lab.to(dev)
     cfg = EvalConfig(context=a.context)
-    fn = propagate_dense if variant == "dense" else propagate
+    fn = {"dense": propagate_dense, "corrmine": propagate,
+          "corrmine-tiles": lambda *x, **k: propagate(*x, window="tiles", **k)}[variant]
     class Stamps(list):                                          # each frame's top-k scores, and when they came
         def append(self, x):
             if dev.type == "cuda": torch.cuda.synchronize()
@@ -106,7 +108,8 @@ def compare(a, tmp: str) -> dict:
     "Time both computations on one input (`a.features`), in their own processes, and compare their outputs."
     if a.features == "real": np.save(f"{tmp}/real-features.npy", real_video(a.context + 1 + a.extra, a.h, a.w).numpy())
     res, args = {}, ["--h", a.h, "--w", a.w, "--dim", a.dim, "--context", a.context, "--extra", a.extra, "--device", a.device]
-    for v in ("corrmine", "dense"):
+    variants = ("corrmine", "dense") + (("corrmine-tiles",) if get_device(a.device).type == "cuda" else ())
+    for v in variants:
         r = subprocess.run([sys.executable, __file__, "--child", v, "--tmp", tmp, "--features", a.features, *map(str, args)],
                            capture_output=True, text=True)
         if r.returncode: raise SystemExit(r.stderr)
@@ -134,6 +137,12 @@ def compare(a, tmp: str) -> dict:
           f"{row['cells_differing']} of {row['cells']} cells differ"
           f"{' (the first in frame %d)' % row['first_frame_differing'] if differ.any() else ''}, max |difference| "
           f"{row['max_difference']:.1e}, same label in {row['label_agreement']:.3%} of the cells", flush=True)
+    if "corrmine-tiles" in res:                                  # on CUDA: the CPU's tiles, for comparison with the runs
+        t = res["corrmine-tiles"]
+        row["tiles"] = dict(t, max_score_difference=float(np.abs(top["corrmine-tiles"] - top["dense"]).max()))
+        print(f"    the CPU's tiles on this device: {t['seconds_per_frame']:.3f} s/frame with a full context "
+              f"({d['seconds_per_frame'] / t['seconds_per_frame']:.1f}x the dense reference), peak {t['peak_bytes'] / 2**20:.0f} MiB; "
+              f"max |top-k difference| {row['tiles']['max_score_difference']:.1e}", flush=True)
     return row
 
 

@@ -57,6 +57,13 @@ def targets(res: dict, dev: str) -> list[tuple[str, str, str, bool]]:
                             "(for information)", f"{p['floor_ratio']:.1f}x ({p['floor']['seconds_per_frame']:.2f} s per frame)", None))
             k = p["toolkit_method_f_seconds"] / p["davis_scoring_seconds_50_frames"]
             out.append(("DAVIS scoring against the toolkit's way", ">= 5x", f"{k:.1f}x", k >= 5))
+        else:                                                # on CUDA: the runs, against the dense reference and the tiles
+            out.append((f"propagation at DAVIS size on {dev}, full context ({what} features): the runs against the dense "
+                        "reference", "(for information)", f"{r:.1f}x ({s * 1e3:.1f} ms per frame)", None))
+            if "tiles" in main:
+                t = main["tiles"]["seconds_per_frame"]
+                out.append((f"the same: the runs against the CPU's tiles on {dev}", "(for information)",
+                            f"{t / s:.1f}x (tiles: {t * 1e3:.1f} ms per frame)", None))
         for name, row in (("random", rnd), ("real", real)):
             if row is None: continue
             out.append((f"propagation's top-k scores of every query and frame against the dense reference ({name} features)",

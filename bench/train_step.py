@@ -33,11 +33,11 @@ def main():
     p.add_argument("--batch", type=int, default=2, help="clips per step (the paper: 12-24 over several GPUs)")
     p.add_argument("--data", default="data/bench/YTVOS/train/JPEGImages")
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--solver", default="log", choices=("log", "scaling"), help="mining.ot_solver; the other one is timed too")
+    p.add_argument("--solver", choices=("log", "scaling"), help="mining.ot_solver (default: the paper preset's); the other one is timed too")
     p.add_argument("--out", help="write the numbers as JSON here")
     a = p.parse_args()
     dev = get_device(a.device)
-    cfg = preset("paper", {"device": str(dev), "train.data": a.data, "mining.ot_solver": a.solver})
+    cfg = preset("paper", {"device": str(dev), "train.data": a.data, **({"mining.ot_solver": a.solver} if a.solver else {})})
     t = cfg.train
     data = ClipDataset(t.data, t, seed=0)
     torch.manual_seed(0)
@@ -66,7 +66,7 @@ def main():
         neg = semi_hard_negatives(a_, pos, *cur.bounds())
         return pos, neg, spread_moments(a_, pos, hw, cfg.negatives, cfg.loss.tau)
     t_mine, (pos, neg, _) = timed(mine, dev, a.repeat)
-    other = "scaling" if a.solver == "log" else "log"              # the same mining with the other Sinkhorn method
+    other = "scaling" if cfg.mining.ot_solver == "log" else "log"  # the same mining with the other Sinkhorn method
     t_mine_other, _ = timed(lambda: mine(dataclasses.replace(cfg.mining, ot_solver=other)), dev, a.repeat)
 
     def loss_backward():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -116,16 +117,30 @@ def predict_videos(encoder: torch.nn.Module, # frozen encoder, [B, 3, H, W] -> [
                    cfg: Config = Config(), # `eval` (propagation) and `device`
                    desc: str = "videos", progress: bool = True,
                   ) -> Path:
-    "The loop every propagation task shares: claim the folder, skip finished videos, encode, propagate, hand over."
+    """The loop every propagation task shares: claim the folder, skip finished videos, encode, propagate, hand over.
+    Reading a video (`first`) and writing its predictions (`finish`) run in two threads beside the encoding and the
+    propagation: the next video is read and the previous one written while this one is propagated. Each is called
+    once per video, in order, as in a plain loop; the first error of either stops the loop and is raised, once the
+    videos propagated before it are written."""
     out, dev = Path(out), get_device(cfg.device)
     claim_output(out, want)
     encoder = encoder.to(dev).eval()
-    for v in tqdm(list(videos), desc=desc, unit="video", disable=not progress):
-        if done(v): continue                                                        # complete: resume past it
-        frames, labels0 = first(v)
-        feats = frame_features(encoder, frames, dev)
-        soft = propagate(feats, labels0(tuple(feats.shape[-2:])).to(dev), cfg.eval, progress=progress)
-        finish(v, frames, soft)
+    videos = list(videos)
+    todo = [v for v in videos if not done(v)]                                       # complete ones: resume past them
+    with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
+        ahead, written = (reader.submit(first, todo[0]) if todo else None), None
+        try:
+            for i, v in enumerate(tqdm(todo, desc=desc, unit="video", disable=not progress,
+                                       initial=len(videos) - len(todo), total=len(videos))):
+                frames, labels0 = ahead.result()
+                if i + 1 < len(todo): ahead = reader.submit(first, todo[i + 1])
+                feats = frame_features(encoder, frames, dev)
+                soft = propagate(feats, labels0(tuple(feats.shape[-2:])).to(dev), cfg.eval, progress=progress)
+                if written is not None: written.result()                             # the previous video's errors
+                written = writer.submit(finish, v, frames, soft)
+            if written is not None: written.result()
+        except BaseException:                                                        # the videos before still get written
+            reader.shutdown(cancel_futures=True); raise
     return out
 
 def predict_davis(encoder: torch.nn.Module, # frozen encoder

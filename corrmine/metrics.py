@@ -9,6 +9,7 @@ import csv
 import io
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -122,32 +123,47 @@ def _write_csv(path: Path, header: list[str], rows: list[list]):
     for r in rows: w.writerow([f"{x:.3f}" if isinstance(x, float) else x for x in r])
     with atomic_path(path) as tmp: tmp.write_text(buf.getvalue())
 
+def _score_one(seq, # a `VideoSequence` with every frame annotated
+               pred_dir: Path,
+              ) -> tuple[np.ndarray, np.ndarray]: # J and F, each [K, T-2]
+    "Read one sequence's ground truth and predictions and score it; a bad prediction raises `DataError` naming it."
+    g = np.stack([seq.mask(t) for t in range(len(seq))])
+    p = []
+    for t, f in enumerate(seq.frames):
+        path = pred_dir / seq.name / f"{f.stem}.png"
+        if not path.exists(): raise DataError(path, f"missing prediction for frame {t} of {seq.name}")
+        m = read_index_png(path)
+        if m.shape != g.shape[1:]:
+            raise DataError(path, f"prediction is {m.shape[0]}x{m.shape[1]}, ground truth is {g.shape[1]}x{g.shape[2]}")
+        p.append(m)
+    try: return score_sequence(g, np.stack(p))
+    except ValueError as e: raise DataError(pred_dir / seq.name, str(e)) from None
+
 def davis_score(gt, # a `DavisDataset` (the ground truth)
                 pred_dir: str | os.PathLike, # predictions: <pred_dir>/<seq>/<frame>.png, index or palette PNGs
                 out_dir: str | os.PathLike | None = None, # where the CSV and JSON go; default `pred_dir`
                 split: str = "val",
                 progress: bool = True,
                 extra: dict | None = None, # written into the JSON (settings, provenance)
+                workers: int | None = None, # threads scoring sequences side by side; None: one per available CPU
                ) -> dict:
-    "Score a predictions folder against DAVIS ground truth; always recomputed, written atomically."
+    """Score a predictions folder against DAVIS ground truth; always recomputed, written atomically. Sequences are
+    scored in threads (decoding the PNGs and the distance transforms release the GIL); the results, and the first
+    error in sequence order, are those of scoring them one after the other."""
     pred_dir = Path(pred_dir)
     out_dir = Path(out_dir) if out_dir is not None else pred_dir
+    seqs = list(gt)
+    threads = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     per_object, per_frame = {}, {}
-    for seq in tqdm(list(gt), desc="davis-score", unit="seq", disable=not progress):
-        g = np.stack([seq.mask(t) for t in range(len(seq))])
-        p = []
-        for t, f in enumerate(seq.frames):
-            path = pred_dir / seq.name / f"{f.stem}.png"
-            if not path.exists(): raise DataError(path, f"missing prediction for frame {t} of {seq.name}")
-            m = read_index_png(path)
-            if m.shape != g.shape[1:]:
-                raise DataError(path, f"prediction is {m.shape[0]}x{m.shape[1]}, ground truth is {g.shape[1]}x{g.shape[2]}")
-            p.append(m)
-        try: J, F = score_sequence(g, np.stack(p))
-        except ValueError as e: raise DataError(pred_dir / seq.name, str(e)) from None
-        for o in range(len(J)):
-            per_object[f"{seq.name}_{o + 1}"] = (J[o], F[o])
-            per_frame[f"{seq.name}_{o + 1}"] = {"J": J[o].tolist(), "F": F[o].tolist()}
+    with ThreadPoolExecutor(max(1, min(threads, len(seqs)))) as ex:
+        try:
+            for seq, (J, F) in zip(seqs, tqdm(ex.map(_score_one, seqs, [pred_dir] * len(seqs)), total=len(seqs),
+                                              desc="davis-score", unit="seq", disable=not progress)):
+                for o in range(len(J)):
+                    per_object[f"{seq.name}_{o + 1}"] = (J[o], F[o])
+                    per_frame[f"{seq.name}_{o + 1}"] = {"J": J[o].tolist(), "F": F[o].tolist()}
+        except BaseException:                                                     # a bad prediction: stop at once
+            ex.shutdown(cancel_futures=True); raise
     res = summarize(per_object)
     _write_csv(out_dir / f"global_results-{split}.csv", GLOBAL_COLUMNS, [[res["global"][c] for c in GLOBAL_COLUMNS]])
     _write_csv(out_dir / f"per-sequence_results-{split}.csv", ["Sequence", "J-Mean", "F-Mean"],

@@ -194,6 +194,78 @@ class _RecentWindow:
         labs = labs.view(nty, ntx, th, tw, kk, -1).transpose(1, 2).reshape(nty * th, ntx * tw, kk, -1)
         return vals[:h, :w].reshape(h * w, kk), labs[:h, :w].reshape(h * w, kk, -1)
 
+class _RowRuns:
+    """The recent frames for a GPU, where a kernel launch costs more than the arithmetic: the same buffers as
+    `_RecentWindow` ([row, column, frame, channel], zero-padded by r, a slot per frame; rows `Wp` cells long, a
+    multiple of `tw`), but queries go in runs of `tw` consecutive cells of a row, and one matrix product per key-row
+    offset dy scores every run of the frame at once: run b starts at cell b * tw of the query grid laid out with rows
+    of `Wp` cells, so its keys at offset dy start `tw` cells after those of run b - 1 (a single batch stride, even
+    across rows, on a strided view: no key is copied). 2r + 1 products per frame instead of a few hundred.
+    Runs over the padding columns, and keys in the padding or outside a query's disk, are scored and masked: 1.3x
+    the tiles' scores at DAVIS size, and a GPU has arithmetic to spare."""
+    def __init__(self, radius: float, R: int, d: int, C: int, h: int, w: int, like: Tensor, label_dtype,
+                 tw: int = 8,
+                 share: _RowRuns | None = None, # a window of at least R slots whose buffers this one reuses
+                ):
+        r, oy, ox = _offsets(radius, like.device)
+        dev = like.device
+        self.r, self.R, self.h, self.w, self.tw = r, R, h, w, tw
+        self.Wp = Wp = -(-(w + 2 * r) // tw) * tw                                        # no real query's disk wraps a row
+        self.nb = h * Wp // tw                                                             # runs, padding columns included
+        grid = (h + 2 * r + 1, Wp, R)                                                      # a spare row: the last runs' keys
+        if share is None:
+            self.feats, self.labels = like.new_zeros(*grid, d), torch.zeros(*grid, C, device=dev, dtype=label_dtype)
+        else:                                                                              # stale padding: finite, and masked
+            cells = math.prod(grid)
+            self.feats = share.feats.view(-1)[:cells * d].view(*grid, d)
+            self.labels = share.labels.view(-1)[:cells * C].view(*grid, C)
+        self.rows, n = [], 0                                                               # (first cell, count) per dy
+        for dy in range(-r, r + 1):
+            wd = int(ox[oy == dy].max())
+            self.rows.append(((r + dy) * Wp + r - wd, (tw + 2 * wd) * R)); n += (tw + 2 * wd) * R
+        self.n = n
+        # each score's key relative to its run's first query: cell offset (linear, rows of Wp) and frame
+        cell, frame, rel = (torch.zeros(n, dtype=torch.long, device=dev) for _ in range(3))
+        o = 0
+        for (c0, L), dy in zip(self.rows, range(-r, r + 1)):
+            u = torch.arange(L, device=dev)
+            cell[o:o + L], frame[o:o + L], rel[o:o + L] = c0 + u // R, u % R, dy; o += L
+        m = torch.arange(tw, device=dev)[:, None]
+        dx = cell[None] - rel[None] * Wp - (r * Wp + r) - m                                 # [tw, n] column offset to query m
+        near = (rel[None] ** 2 + dx ** 2 < radius ** 2) & (dx.abs() <= r)
+        self.mask = torch.zeros(tw, n, device=dev, dtype=like.dtype).masked_fill_(~near, float("-inf"))
+        kcell = torch.arange(self.nb, device=dev)[:, None] * tw + cell[None]               # [runs, n] key cell, absolute
+        ky, kx = kcell // Wp, kcell % Wp
+        self.outside = ((ky < r) | (ky >= r + h) | (kx < r) | (kx >= r + w))[:, None]      # [runs, 1, n]: a padding key
+        self.key = cell * R + frame                                                        # into the flat labels, from the run's origin
+        self.scores = like.new_empty(self.nb, tw, n) if share is None else share.scores.view(-1)[:self.nb * tw * n].view(self.nb, tw, n)
+
+    def put(self, slot: int, f: Tensor, y: Tensor):
+        "Store frame features f [d, h, w] and labels y [C, h, w] in `slot`."
+        r = self.r
+        self.feats[r:r + self.h, r:r + self.w, slot] = f.permute(1, 2, 0)
+        self.labels[r:r + self.h, r:r + self.w, slot] = y.permute(1, 2, 0)
+
+    def topk(self, q: Tensor, # [d, h, w] query frame features
+             k: int,
+            ) -> tuple[Tensor, Tensor]: # values [N, k'], labels [N, k', C] with k' = min(k, scores per query)
+        "Top-k over the recent frames' nodes within the radius of each query cell."
+        d, h, w = q.shape
+        tw, R, Wp, S = self.tw, self.R, self.Wp, self.scores
+        qp = q.new_zeros(h, Wp, d); qp[:, :w] = q.permute(1, 2, 0)
+        qr = qp.view(self.nb, tw, d)
+        o = 0
+        for c0, L in self.rows:
+            keys = self.feats.as_strided((self.nb, d, L), (tw * R * d, 1, d), self.feats.storage_offset() + c0 * R * d)
+            torch.baddbmm(self.mask[:, o:o + L], qr, keys, out=S[:, :, o:o + L]); o += L
+        S.masked_fill_(self.outside, float("-inf"))
+        vals, pos = S.topk(min(k, self.n), dim=2)                                          # [runs, tw, k']
+        flat = self.labels.view(-1, self.labels.shape[-1])
+        labs = flat[self.key[pos] + torch.arange(self.nb, device=q.device)[:, None, None] * (tw * R)]
+        kk = vals.shape[-1]
+        return (vals.view(h, Wp, kk)[:, :w].reshape(h * w, kk),
+                labs.view(h, Wp, kk, -1)[:, :w].reshape(h * w, kk, -1))
+
 class _DenseMemory:
     """Small grids: frame 0 and the R recent slots as one key set [(R+1)N, d], scored densely, with the radius mask
     on the recent slots (a slot per frame, reused when a frame leaves the window)."""
@@ -215,11 +287,6 @@ class _DenseMemory:
         top, idx = s.topk(min(k, s.shape[1]), dim=1)
         return top, self.labels[idx]
 
-def _dense_budget(device: torch.device) -> int:
-    """How many context scores per frame the dense path may hold: 8M (32 MB, about what stays in a CPU's caches),
-    or on CUDA as many as a quarter of the free memory holds at 5 bytes a score (the float and its mask)."""
-    if device.type == "cuda": return torch.cuda.mem_get_info(device)[0] // 4 // 5
-    return 2 ** 23
 
 # %% ../nbs/14_propagation.ipynb #0ddfd3ad
 @torch.no_grad()
@@ -227,7 +294,8 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
               labels0: Tensor, # [C, h, w] soft labels of frame 0 at feature resolution
               cfg: EvalConfig = EvalConfig(), # context, topk, temperature, radius
               progress: bool = False,
-              dense_limit: int | None = None, # score densely when (R+1) N^2 scores fit; None: 8M on the CPU, a share of free memory on CUDA
+              dense_limit: int = 2 ** 23, # score densely when (R+1) N^2 scores fit (8M scores, 32 MB: about what stays in a CPU's caches)
+              window: str = "auto", # the recent frames: 'tiles' (the CPU's), 'runs' (the GPU's), 'auto': runs on CUDA, tiles elsewhere
               scores: list | None = None, # if given, each frame's top-k scores [N, k] (descending) are appended to it
              ) -> Tensor: # [T, C, h, w] soft labels, frame 0 = labels0
     "Propagate frame 0's labels through a video with the CRW protocol (local + dense, exact)."
@@ -236,12 +304,15 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
     out = torch.empty(T, C, h, w, device=feats.device, dtype=labels0.dtype)
     out[0] = labels0
     f0, y0 = feats[0].reshape(d, -1).T, labels0.reshape(C, -1).T                           # [N, d], [N, C]
-    if dense_limit is None: dense_limit = _dense_budget(feats.device)
+    if window == "auto": window = "runs" if feats.device.type == "cuda" else "tiles"
+    if window not in ("tiles", "runs"): raise ValueError(f"propagate: window {window!r}, expected 'tiles', 'runs' or 'auto'")
+    Local = _RowRuns if window == "runs" else _RecentWindow
     small = R > 0 and (R + 1) * (h * w) ** 2 <= dense_limit
     if small: mem = _DenseMemory(cfg.radius, R, f0, y0, h, w)
-    full = _RecentWindow(cfg.radius, R, d, C, h, w, feats, labels0.dtype) if R > 0 and not small else None
+    full = Local(cfg.radius, R, d, C, h, w, feats, labels0.dtype) if R > 0 and not small else None
     if not small:
         f0k = _pad_keys(f0)                                                                # frame 0's keys, padded once
+        chunk = 1024 if window == "tiles" else h * w                                       # a GPU takes frame 0 in one product
         yx = torch.stack(torch.meshgrid(*(torch.arange(n, device=feats.device) for n in (h, w)), indexing="ij"), -1).reshape(-1, 2)
     for t in tqdm(range(1, T), desc="propagate", unit="frame", disable=not progress, leave=False):
         q = feats[t]
@@ -250,14 +321,14 @@ def propagate(feats: Tensor, # [T, d, h, w] L2-normalised features of every fram
             top, lab = mem.topk(q.reshape(d, -1).T, cfg.topk)
         else:
             copies, D = max(R + 1 - t, 0), min(t - 1, R)               # frame 0's copies, the distinct recent frames
-            top, idx = _dense_topk(q.reshape(d, -1).T, f0k, h * w, cfg.topk)
+            top, idx = _dense_topk(q.reshape(d, -1).T, f0k, h * w, cfg.topk, chunk)
             if copies:
                 near = ((yx[idx] - yx[:, None]) ** 2).sum(-1) < cfg.radius ** 2
                 top, idx = _with_copies(top, idx, copies, near, cfg.topk)
             cands = [(top, y0[idx])]
             if D:                                                                         # frames t-D .. t-1, in slots (v-1) mod R
                 if D < R:                                                                 # the first R frames: a window of D slots
-                    win = _RecentWindow(cfg.radius, D, d, C, h, w, feats, labels0.dtype, share=full)
+                    win = Local(cfg.radius, D, d, C, h, w, feats, labels0.dtype, share=full)
                     for v in range(1, t): win.put(v - 1, feats[v], out[v])
                 else:
                     win = full
