@@ -79,9 +79,27 @@ def _offsets(radius: float, device) -> tuple[int, Tensor, Tensor]:
     inside = oy ** 2 + ox ** 2 < radius ** 2
     return r, oy[inside], ox[inside]
 
-class _RecentWindow:
-    """The recent frames' features and labels, zero-padded by r and stored [row, column, frame, channel]; a slot per
-    frame, reused when a frame leaves the window. Queries go in tiles of th x tw cells, a whole row of tiles at once.
+class _Slots:
+    """The recent frames' features and labels, zero-padded by r and stored [row, column, frame, channel]: a slot per
+    frame, reused when a frame leaves the window."""
+    def _buffers(self, grid: tuple[int, int, int], d: int, C: int, like: Tensor, label_dtype,
+                 share: _Slots | None): # a window of at least as many slots whose buffers this one reuses
+        if share is None:                                                                  # zeros: the padding must be finite
+            self.feats = like.new_zeros(*grid, d)
+            self.labels = torch.zeros(*grid, C, device=like.device, dtype=label_dtype)
+        else:                                                                              # the padding holds stale (finite) values
+            cells = math.prod(grid)
+            self.feats = share.feats.view(-1)[:cells * d].view(*grid, d)
+            self.labels = share.labels.view(-1)[:cells * C].view(*grid, C)
+
+    def put(self, slot: int, f: Tensor, y: Tensor):
+        "Store frame features f [d, h, w] and labels y [C, h, w] in `slot`."
+        r = self.r
+        self.feats[r:r + self.h, r:r + self.w, slot] = f.permute(1, 2, 0)
+        self.labels[r:r + self.h, r:r + self.w, slot] = y.permute(1, 2, 0)
+
+class _RecentWindow(_Slots):
+    """The recent frames for the CPU: queries go in tiles of th x tw cells, a whole row of tiles at once.
 
     For each of the th + 2r key rows around a tile, the cells within reach of some query of the tile are one
     contiguous run of (tw + 2 wd) columns x R frames, wd being the half-width of the radius's disk at that row's
@@ -100,13 +118,7 @@ class _RecentWindow:
         self.r, self.R, self.h, self.w, self.th, self.tw = r, R, h, w, th, tw
         self.nty, self.ntx = -(-h // th), -(-w // tw)                                     # tiles per column and row
         self.Wp = self.ntx * tw + 2 * r
-        grid = (self.nty * th + 2 * r, self.Wp, R)
-        if share is None:                                                                  # zeros: the padding must be finite
-            self.feats, self.labels = like.new_zeros(*grid, d), torch.zeros(*grid, C, device=dev, dtype=label_dtype)
-        else:                                                                              # the padding holds stale (finite) values
-            cells = math.prod(grid)
-            self.feats = share.feats.view(-1)[:cells * d].view(*grid, d)
-            self.labels = share.labels.view(-1)[:cells * C].view(*grid, C)
+        self._buffers((self.nty * th + 2 * r, self.Wp, R), d, C, like, label_dtype, share)
         self.rows, n = [], 0                                                               # (key row, half-width, first score, count)
         for j in range(th + 2 * r):
             dy = max(0, r - j, j - (r + th - 1))                                           # its distance to the tile's rows
@@ -138,12 +150,6 @@ class _RecentWindow:
             start[:, :, b] = (ntx * M * o + tm * L + b * B - o) // B                       # o and L are multiples of B
         self.start = start
         self.edges = None
-
-    def put(self, slot: int, f: Tensor, y: Tensor):
-        "Store frame features f [d, h, w] and labels y [C, h, w] in `slot`."
-        r = self.r
-        self.feats[r:r + self.h, r:r + self.w, slot] = f.permute(1, 2, 0)
-        self.labels[r:r + self.h, r:r + self.w, slot] = y.permute(1, 2, 0)
 
     def _edges(self) -> list[tuple[int, int, Tensor]]:
         """(first tile, end tile, additive mask [tiles, 1, n]) for the runs of tiles at the left and right edges, whose
@@ -194,7 +200,7 @@ class _RecentWindow:
         labs = labs.view(nty, ntx, th, tw, kk, -1).transpose(1, 2).reshape(nty * th, ntx * tw, kk, -1)
         return vals[:h, :w].reshape(h * w, kk), labs[:h, :w].reshape(h * w, kk, -1)
 
-class _RowRuns:
+class _RowRuns(_Slots):
     """The recent frames for a GPU, where a kernel launch costs more than the arithmetic: the same buffers as
     `_RecentWindow` ([row, column, frame, channel], zero-padded by r, a slot per frame; rows `Wp` cells long, a
     multiple of `tw`), but queries go in runs of `tw` consecutive cells of a row, and one matrix product per key-row
@@ -212,13 +218,7 @@ class _RowRuns:
         self.r, self.R, self.h, self.w, self.tw = r, R, h, w, tw
         self.Wp = Wp = -(-(w + 2 * r) // tw) * tw                                        # no real query's disk wraps a row
         self.nb = h * Wp // tw                                                             # runs, padding columns included
-        grid = (h + 2 * r + 1, Wp, R)                                                      # a spare row: the last runs' keys
-        if share is None:
-            self.feats, self.labels = like.new_zeros(*grid, d), torch.zeros(*grid, C, device=dev, dtype=label_dtype)
-        else:                                                                              # stale padding: finite, and masked
-            cells = math.prod(grid)
-            self.feats = share.feats.view(-1)[:cells * d].view(*grid, d)
-            self.labels = share.labels.view(-1)[:cells * C].view(*grid, C)
+        self._buffers((h + 2 * r + 1, Wp, R), d, C, like, label_dtype, share)            # a spare row: the last runs' keys
         self.rows, n = [], 0                                                               # (first cell, count) per dy
         for dy in range(-r, r + 1):
             wd = int(ox[oy == dy].max())
@@ -239,12 +239,6 @@ class _RowRuns:
         self.outside = ((ky < r) | (ky >= r + h) | (kx < r) | (kx >= r + w))[:, None]      # [runs, 1, n]: a padding key
         self.key = cell * R + frame                                                        # into the flat labels, from the run's origin
         self.scores = like.new_empty(self.nb, tw, n) if share is None else share.scores.view(-1)[:self.nb * tw * n].view(self.nb, tw, n)
-
-    def put(self, slot: int, f: Tensor, y: Tensor):
-        "Store frame features f [d, h, w] and labels y [C, h, w] in `slot`."
-        r = self.r
-        self.feats[r:r + self.h, r:r + self.w, slot] = f.permute(1, 2, 0)
-        self.labels[r:r + self.h, r:r + self.w, slot] = y.permute(1, 2, 0)
 
     def topk(self, q: Tensor, # [d, h, w] query frame features
              k: int,
