@@ -8,15 +8,17 @@
 # (editable, no dependencies) and, when a folder .whl/ holds wheels, those first: nbdev and its runner, for the
 # notebooks. In order of importance, each step with its own time limit, skipped once the budget is spent:
 #   1. the notebooks' `#| gpu` cells (bench/gpu_cells.py), with the cells before them;
-#   2. the training loop at the paper's settings under torchrun (DDP, NCCL, bf16, 8 workers) for 60 steps on the
+#   2. the benchmark suite on CUDA at full sizes (bench/suite.py), the GPU's targets first: the DAVIS-val-sized
+#      evaluation (1999 frames at 480p, features included), a training step at the paper's clip shape in parts
+#      with the data pipeline that feeds it, propagation at DAVIS size against the dense reference and the CPU's
+#      tiles, Sinkhorn, torch.compile against eager; its report (rewritten after each benchmark) and JSON come
+#      back in $OUT;
+#   3. the training loop at the paper's settings under torchrun (DDP, NCCL, bf16, 8 workers) for 60 steps on the
 #      embedded benchmark's training videos: clips/s from its log, GPU memory sampled by nvidia-smi;
-#   3. the benchmark suite on CUDA at full sizes (bench/suite.py): a training step at the paper's clip shape in
-#      parts, propagation at DAVIS size against the dense reference, Sinkhorn, and the DAVIS-val-sized evaluation
-#      (1999 frames at 480p, features included); its report and JSON come back in $OUT;
-#   4. the synthetic-cpu preset's 1000 steps on the GPU (the reproduction's main runs);
-#   5. torch.compile against eager (bench/compile.py): the encoder's forward and backward, the log-domain Sinkhorn.
+#   4. the synthetic-cpu preset's 1000 steps on the GPU (the reproduction's main runs).
 # On one H200 its parts took about 8 minutes together, measured before they were gathered into the suite
-# (results/bench/gpu/README.md); the DAVIS-val-sized evaluation alone took about 4 of them.
+# (results/bench/gpu/README.md); the DAVIS-val-sized evaluation alone took about 4 of them, before propagation
+# had a GPU path and the scoring ran in threads.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu-check}; mkdir -p "$OUT"
@@ -76,11 +78,10 @@ EOF
     return $rc
 }
 export -f paper; export OUT
-step "paper-torchrun" 150 bash -c paper
 step "suite" 330 python3 bench/suite.py --device cuda --md "$OUT/bench-cuda.md"
 for f in results/bench/*-cuda.json; do [ -f "$f" ] && cp "$f" "$OUT/"; done
+step "paper-torchrun" 150 bash -c paper
 step "synthetic-1000" 150 corrmine-train --preset synthetic-cpu device=cuda train.probe= train.out=runs/gpu-synthetic train.workers=8
-step "compile" 150 python3 bench/compile.py --device cuda --batch 8 --out "$OUT/compile-cuda.json"
 
 echo; echo "=== summary ($(( $(date +%s) - start )) s)"
 printf '%s\n' "${summary[@]}"

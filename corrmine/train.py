@@ -33,8 +33,8 @@ from .tasks import evaluate
 from .truth import cell_index, positive_precision
 
 # %% auto #0
-__all__ = ['PRESETS', 'preset', 'setup_distributed', 'ClipStream', 'lr_factor', 'probe_precision', 'claim_run', 'save_checkpoint',
-           'weights_digest', 'RunLog', 'read_log', 'main', 'cli']
+__all__ = ['PRESETS', 'preset', 'setup_distributed', 'ClipStream', 'clip_loader', 'lr_factor', 'probe_precision', 'claim_run',
+           'save_checkpoint', 'weights_digest', 'RunLog', 'read_log', 'main', 'cli']
 
 # %% ../nbs/21_train.ipynb #dd35a318
 PRESETS = {
@@ -92,6 +92,17 @@ class ClipStream(Sampler):
             for j, i in enumerate(self.sampler):
                 if j >= skip: yield epoch * self.n + i                              # `ClipDataset` reads the epoch from it
             epoch, skip = epoch + 1, 0
+
+def clip_loader(data: ClipDataset, # the training clips
+                per: int, # clips per batch in this process
+                rank: int, world: int, seed: int,
+                start: int = 0, # samples this process has already taken (a resumed run)
+                workers: int = 0, # DataLoader worker processes, which read and augment while the device computes
+                pin: bool = False, # pinned memory (for CUDA)
+               ) -> DataLoader:
+    "The training loop's endless stream of batches: this process's share of each epoch, read ahead by `workers` processes."
+    return DataLoader(data, batch_size=per, sampler=ClipStream(len(data), rank, world, seed, start), num_workers=workers,
+                      worker_init_fn=seed_worker, persistent_workers=workers > 0, pin_memory=pin, drop_last=True)
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
     "Linear warm-up, then cosine decay to 0 at `total`."
@@ -222,9 +233,7 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
            if dev.type == "cuda" and t.amp != "none" else contextlib.nullcontext())
     # the data: an endless, resumable stream of clips; this rank's share of each batch
     data, per = ClipDataset(t.data, t, seed=cfg.seed), t.batch_size // world
-    loader = DataLoader(data, batch_size=per, sampler=ClipStream(len(data), rank, world, cfg.seed, step * per),
-                        num_workers=t.workers, worker_init_fn=seed_worker, persistent_workers=t.workers > 0,
-                        pin_memory=dev.type == "cuda", drop_last=True)
+    loader = clip_loader(data, per, rank, world, cfg.seed, step * per, t.workers, pin=dev.type == "cuda")
     gaps = tuple(sorted(set(t.frame_gaps)))
     probe = load_match_videos(t.probe, gaps, progress=False) if t.probe and rank == 0 else None
     log, info = RunLog(out, rank == 0), run_info(dev)
