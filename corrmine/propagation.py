@@ -99,33 +99,43 @@ class _Slots:
         self.labels[r:r + self.h, r:r + self.w, slot] = y.permute(1, 2, 0)
 
 class _RecentWindow(_Slots):
-    """The recent frames for the CPU: queries go in tiles of th x tw cells, a whole row of tiles at once.
+    """The recent frames for the CPU: queries go in tiles of th x tw cells (by default strips 4 cells wide and up to 32
+    tall), a whole row of tiles at once.
 
     For each of the th + 2r key rows around a tile, the cells within reach of some query of the tile are one
     contiguous run of (tw + 2 wd) columns x R frames, wd being the half-width of the radius's disk at that row's
-    distance from the tile: one matrix product per key row scores them, for every tile of the row at once (a strided
-    view: no key is copied), into a contiguous block of scores [tile, query, column of the run], so that each query's
-    scores of a run are contiguous. An additive mask (0 or -inf, per tile shape, cached) removes what lies outside
-    each query's own disk; it is the product's addend (`baddbmm` starts from a copy of it), so it costs no pass over
-    the scores. Key rows in the padding are not multiplied, and the tiles at the left and right edges get a mask of
-    the padding columns."""
+    distance from the tile. One matrix product per key row scores its run against the tile's query rows within r of
+    it (a band of at most 2r + 1 rows: the others have no key in that row), for every tile of the row at once (a
+    strided view: no key is copied), into a contiguous block of scores [tile, query, column of the run], so that each
+    query's scores of a run are contiguous. An additive mask (0 or -inf, per tile shape, cached) removes what lies
+    outside each query's own disk; it is the product's addend (`baddbmm` starts from a copy of it), so it costs no
+    pass over the scores. Key rows in the padding are not multiplied, and the tiles at the left and right edges get
+    a mask of the padding columns. The top-k reads each query's scores in blocks; where a key row does not reach
+    the query, its blocks point at one block of -inf."""
     def __init__(self, radius: float, R: int, d: int, C: int, h: int, w: int, like: Tensor, label_dtype,
-                 tile: tuple[int, int] = (4, 4),
-                 share: _RecentWindow | None = None, # a window of at least R slots whose buffers this one reuses
+                 tile: tuple[int, int] | None = None, # (th, tw); default: tw = 4, th the grid's height cut evenly into pieces of at most 32
+                 share: _RecentWindow | None = None, # a window of at least R slots, and the same tiles, whose buffers this one reuses
                 ):
         r, oy, ox = _offsets(radius, like.device)
-        dev, (th, tw) = like.device, tile
+        dev, (th, tw) = like.device, tile or (-(-h // -(-h // 32)), 4)
         self.r, self.R, self.h, self.w, self.th, self.tw = r, R, h, w, th, tw
         self.nty, self.ntx = -(-h // th), -(-w // tw)                                     # tiles per column and row
         self.Wp = self.ntx * tw + 2 * r
         self._buffers((self.nty * th + 2 * r, self.Wp, R), d, C, like, label_dtype, share)
-        self.rows, n = [], 0                                                               # (key row, half-width, first score, count)
+        ntx, M = self.ntx, th * tw
+        # per key row j: (j, half-width, first score of a query, count); (the queries within reach [m0, m1), where
+        # the row's block of scores starts in the buffer)
+        self.rows, self.live, n, O = [], [], 0, 0
         for j in range(th + 2 * r):
             dy = max(0, r - j, j - (r + th - 1))                                           # its distance to the tile's rows
             wd = int(ox[oy.abs() == dy].max())
-            self.rows.append((j, wd, n, (tw + 2 * wd) * R)); n += (tw + 2 * wd) * R
-        self.n, ntx, M = n, self.ntx, th * tw                                              # scores per query
+            L = (tw + 2 * wd) * R
+            m0, m1 = max(0, j - 2 * r) * tw, (min(th - 1, j) + 1) * tw                      # query rows j - 2r .. j
+            self.rows.append((j, wd, n, L)); self.live.append((m0, m1, O))
+            n += L; O += ntx * (m1 - m0) * L
+        self.n = n                                                                         # scores per query, reached or not
         self.block = B = math.gcd(*[L for *_, L in self.rows])                              # blocks of the top-k: within one run
+        self.dead = O // B                                                                 # the block of -inf, after the rows' blocks
         # each score's key cell relative to the tile's padded corner: row, column, frame
         ky, kx, kf = (torch.zeros(self.n, dtype=torch.long, device=dev) for _ in range(3))
         for j, wd, o, L in self.rows:
@@ -136,18 +146,19 @@ class _RecentWindow(_Slots):
         dy, dx = ky[None] - (r + m[:, None] // tw), kx[None] - (r + m[:, None] % tw)       # [queries, n]
         near = disk[dy.clamp(-r, r) + r, dx.clamp(-r, r) + r] & (dy.abs() <= r) & (dx.abs() <= r)
         mask = torch.zeros(M, self.n, device=dev, dtype=like.dtype).masked_fill_(~near, float("-inf"))
-        self.masks = [mask[:, o:o + L].contiguous() for _, _, o, L in self.rows]           # [M, L] per key row
+        self.masks = [mask[m0:m1, o:o + L].contiguous() for (_, _, o, L), (m0, m1, _) in zip(self.rows, self.live)]
         self.ky, self.kx = ky, kx
         self.key = (ky * self.Wp + kx) * R + kf                                            # index into the flat labels
-        # the scores of a tile row: key row j's run for every tile and query, [ntx, M, L], one after the other (each
-        # product writes a contiguous block); query m of tile t finds its b-th block of B scores at block
+        # the scores of a tile row: key row j's block [ntx, m1 - m0, L] for every tile and query within reach, one
+        # after the other, then the block of -inf; query m of tile t finds its b-th block of B scores at block
         # `start[t, m, b]` of the buffer seen as [blocks, B]
-        self.scores = like.new_empty(ntx * M * n) if share is None else share.scores[:ntx * M * n]
-        start = torch.zeros(ntx, M, n // B, dtype=torch.long, device=dev)
-        tm = torch.arange(ntx * M, device=dev).view(ntx, M, 1)                             # (tile, query), flattened
-        for j, wd, o, L in self.rows:
+        self.scores = like.new_empty(O + B) if share is None else share.scores[:O + B]
+        start = torch.full((ntx, M, n // B), self.dead, dtype=torch.long, device=dev)
+        t = torch.arange(ntx, device=dev).view(ntx, 1, 1)
+        for (j, wd, o, L), (m0, m1, Oj) in zip(self.rows, self.live):
             b = torch.arange(o // B, (o + L) // B, device=dev)
-            start[:, :, b] = (ntx * M * o + tm * L + b * B - o) // B                       # o and L are multiples of B
+            q = torch.arange(m0, m1, device=dev).view(1, -1, 1)
+            start[:, m0:m1, b] = (Oj + (t * (m1 - m0) + q - m0) * L + b * B - o) // B       # Oj, L and o are multiples of B
         self.start = start
         self.edges = None
 
@@ -182,14 +193,15 @@ class _RecentWindow(_Slots):
         corner = torch.arange(ntx, device=q.device).view(ntx, 1, 1) * tw * R               # each tile's first key, in the flat labels
         B, nb = self.block, self.n // self.block
         within = torch.arange(B, device=q.device)
+        S[self.dead * B:].fill_(float("-inf"))                                            # a window sharing the buffer may have written there
         for ty in range(nty):
-            for (j, wd, o, L), mask in zip(self.rows, self.masks):                          # key row j of every tile of the row
-                Sj = S[ntx * M * o:ntx * M * (o + L)].view(ntx, M, L)
+            for (j, wd, o, L), mask, (m0, m1, Oj) in zip(self.rows, self.masks, self.live):  # key row j of every tile of the row
+                Sj = S[Oj:Oj + ntx * (m1 - m0) * L].view(ntx, m1 - m0, L)
                 if not r <= ty * th + j < r + self.h:                                      # a padding row: no key to score
                     Sj.fill_(float("-inf")); continue
                 keys = self.feats.as_strided((ntx, d, L), (tw * R * d, 1, d),              # the runs' keys, transposed
                                              self.feats.storage_offset() + ((ty * th + j) * Wp + r - wd) * R * d)
-                torch.baddbmm(mask, qt[ty], keys, out=Sj)                                  # + the mask of each query's disk
+                torch.baddbmm(mask, qt[ty, :, m0:m1], keys, out=Sj)                        # + the mask of each query's disk
                 for a, b, pad in self._edges(): Sj[a:b].add_(pad[..., o:o + L])            # the padding columns
             blocks = S.view(-1, B).amax(1)[self.start].topk(min(kk, nb), dim=2, sorted=False).indices  # [ntx, M, kb]
             cand = S.view(-1, B)[self.start.gather(2, blocks)].flatten(2)                 # their scores [ntx, M, kb B]
