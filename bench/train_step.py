@@ -158,5 +158,6 @@ def training_loop(data, B: int, W: int, dev, steps: int, train_step) -> dict:
     del it
     return dict(steps=steps, seconds=total, wait_seconds=wait, wait_share=wait / total, clips_per_s=steps * B / total)
 
+
 if __name__ == "__main__":
     main()

@@ -136,16 +136,17 @@ class _RecentWindow(_Slots):
         self.n = n                                                                         # scores per query, reached or not
         self.block = B = math.gcd(*[L for *_, L in self.rows])                              # blocks of the top-k: within one run
         self.dead = O // B                                                                 # the block of -inf, after the rows' blocks
-        # each score's key cell relative to the tile's padded corner: row, column, frame
-        ky, kx, kf = (torch.zeros(self.n, dtype=torch.long, device=dev) for _ in range(3))
-        for j, wd, o, L in self.rows:
-            u = torch.arange(L, device=dev)
-            ky[o:o + L], kx[o:o + L], kf[o:o + L] = j, r - wd + u // R, u % R
+        # each score's key cell relative to the tile's padded corner: row, column (the same for the R frames of a
+        # column, which come one after the other), frame
+        cy = torch.cat([torch.full((L // R,), j, device=dev) for j, _, _, L in self.rows])
+        cx = torch.cat([torch.arange(r - wd, r - wd + L // R, device=dev) for _, wd, _, L in self.rows])
+        ky, kx = cy.repeat_interleave(R), cx.repeat_interleave(R)
+        kf = torch.arange(R, device=dev).repeat(len(cy))
         disk = torch.zeros(2 * r + 1, 2 * r + 1, dtype=torch.bool, device=dev); disk[oy + r, ox + r] = True
         m = torch.arange(M, device=dev)
-        dy, dx = ky[None] - (r + m[:, None] // tw), kx[None] - (r + m[:, None] % tw)       # [queries, n]
+        dy, dx = cy[None] - (r + m[:, None] // tw), cx[None] - (r + m[:, None] % tw)       # [queries, key columns]
         near = disk[dy.clamp(-r, r) + r, dx.clamp(-r, r) + r] & (dy.abs() <= r) & (dx.abs() <= r)
-        mask = torch.zeros(M, self.n, device=dev, dtype=like.dtype).masked_fill_(~near, float("-inf"))
+        mask = torch.zeros(near.shape, device=dev, dtype=like.dtype).masked_fill_(~near, float("-inf")).repeat_interleave(R, 1)
         self.masks = [mask[m0:m1, o:o + L].contiguous() for (_, _, o, L), (m0, m1, _) in zip(self.rows, self.live)]
         self.ky, self.kx = ky, kx
         self.key = (ky * self.Wp + kx) * R + kf                                            # index into the flat labels
