@@ -30,8 +30,9 @@ from corrmine.core import get_device, run_info, write_json
 from corrmine.datasets import ClipDataset
 from corrmine.encoder import CorrNet
 from corrmine.loss import info_nce
-from corrmine.negatives import Curriculum, semi_hard_negatives, spread_moments
+from corrmine.negatives import Curriculum, band_negatives, spread_moments
 from corrmine.selection import select_positives
+from corrmine.window import crop_centres
 from corrmine.train import clip_loader, preset
 
 from timing import timed
@@ -72,11 +73,12 @@ def main():
         return clip_affinity(f.float().unflatten(0, (B, T)))
     t_fwd, aff = timed(forward, dev, a.repeat)
     hw = (t.crop // 8, t.crop // 8)
+    centres = lambda b: crop_centres(b["boxes"], b["flip"], (t.crop, t.crop), hw).to(dev)   # the windows follow the crops
 
-    def mine(aff=aff, dts=dts, mining=cfg.mining):
+    def mine(aff=aff, dts=dts, mining=cfg.mining, cen=centres(batch)):
         a_ = aff.detach()
-        pos = select_positives(a_, hw, dts, mining)
-        neg = semi_hard_negatives(a_, pos, *cur.bounds())
+        pos = select_positives(a_, hw, dts, mining, cen)
+        neg = band_negatives(a_, pos, cur.bounds(), cfg.negatives, hw)
         return pos, neg, spread_moments(a_, pos, hw, cfg.negatives, cfg.loss.tau)
     t_mine, (pos, neg, _) = timed(mine, dev, a.repeat)
     other = "scaling" if cfg.mining.ot_solver == "log" else "log"  # the same mining with the other Sinkhorn method
@@ -102,7 +104,7 @@ def main():
         opt.zero_grad(set_to_none=True)
         with amp: f = net(xb)
         a_ = clip_affinity(f.float().unflatten(0, (B, T)))
-        pos, neg, _ = mine(a_, batch["dts"].to(dev))
+        pos, neg, _ = mine(a_, batch["dts"].to(dev), cen=centres(batch))
         info_nce(a_, pos, neg, cfg.loss.tau)[0].backward()
         opt.step()
     steps = a.loop_steps or max(6, 4 * W)

@@ -118,16 +118,24 @@ class NegativeConfig(Section):
     neg_margin: float = opt(0.05, "[D]", "the lower bound stays at most neg_upper - neg_margin")
     spread: str = opt("spatial", "[B][D]", "the positives' spread the dynamic bound reads: 'similarity', the variance of the positives' affinities; 'spatial', the mean spatial spread (cells) of each positive anchor's matching distribution softmax(A_i / tau) around its positive", ("similarity", "spatial"))
     momentum: float = opt(0.99, "[D]", "EMA momentum of that variance")
+    band: str = opt("fill", "[B][D]", "which non-positives below neg_upper an anchor takes as negatives: 'absolute', those at or above the curriculum's lower bound (measured in 21_train: it empties, a median of 1 per anchor after 1000 steps); 'fill', the same, topped up with the anchor's hardest ones when fewer than neg_min remain; 'quantile', its hardest share, neg_quantile at the first step and shrinking as the curriculum's lower bound rises, never fewer than neg_min. 'fill' with neg_exclude=1 was chosen on select/ (21_train: it holds 16 per anchor, and its matching accuracy and J&F after 1000 steps are within 0.003 of 'absolute' or above it)", ("absolute", "fill", "quantile"))
+    neg_min: int = opt(16, "[D]", "'fill' and 'quantile': the fewest negatives an anchor with a positive keeps (all of its non-positives below neg_upper when it has fewer)")
+    neg_quantile: float = opt(0.25, "[D]", "'quantile': the share of an anchor's non-positives below neg_upper in its band at the first step (the hardest ones)")
+    neg_exclude: int = opt(1, "[D]", "too hard whatever their similarity: the cells within this Chebyshev radius (feature cells) of the anchor's positive are never its negatives (0: only the positive itself); measured: the hardest candidates are mostly these neighbours, often the true match")
 
     def check(self):
         if not -1 <= self.neg_lower_init <= self.neg_upper <= 1:
             raise ValueError(f"NegativeConfig: need -1 <= neg_lower_init ({self.neg_lower_init}) <= neg_upper ({self.neg_upper}) <= 1")
         if not 0 <= self.momentum < 1: raise ValueError(f"NegativeConfig.momentum = {self.momentum}: must be in [0, 1)")
+        if self.neg_min < 0: raise ValueError(f"NegativeConfig.neg_min = {self.neg_min}: must be >= 0")
+        if self.neg_exclude < 0: raise ValueError(f"NegativeConfig.neg_exclude = {self.neg_exclude}: must be >= 0")
+        if not 0 < self.neg_quantile <= 1: raise ValueError(f"NegativeConfig.neg_quantile = {self.neg_quantile}: must be in (0, 1]")
 
 @dataclass(frozen=True)
 class LossConfig(Section):
     "The InfoNCE loss."
     tau: float = opt(0.07, "[R][C]", "temperature dividing the cosine affinities")
+    pool: str = opt("frame", "[R]", "how the anchors' losses are averaged: 'frame', over the anchors of each reference frame, then over the K reference frames (L = mean_k L_k); 'anchor', over all the anchors of all K frames at once", ("frame", "anchor"))
 
     def check(self):
         if self.tau <= 0: raise ValueError(f"LossConfig.tau = {self.tau}: must be > 0")

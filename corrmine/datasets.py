@@ -288,7 +288,7 @@ class ClipDataset(Dataset):
         return boxes
 
     def __getitem__(self, k: int) -> dict:
-        "Clip `k % len(self)` of epoch `k // len(self)`: {'frames': [T, 3, S, S] normalised, 'dts': [K], 'video': name}."
+        "Clip `k % len(self)` of epoch `k // len(self)`: {'frames': [T, 3, S, S] normalised, 'dts': [K], 'boxes': [T, 4] each frame's crop (top, left, height, width) in its video frame, 'flip': the clip was mirrored, 'video': name}."
         epoch, i = divmod(int(k), len(self.videos))
         v, c = self.videos[i], self.cfg
         g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, epoch, i]).generate_state(1)[0]))
@@ -303,7 +303,8 @@ class ClipDataset(Dataset):
         x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2)                    # [T, 3, H, W] uint8
         boxes = self._crops(g, x.shape[2], x.shape[3], len(idx))
         x = torch.stack([TF.resized_crop(f, *b, [c.crop, c.crop], antialias=True) for f, b in zip(x, boxes)]).float() / 255
-        if c.flip and torch.rand(1, generator=g) < 0.5: x = x.flip(-1)
+        flip = bool(c.flip and torch.rand(1, generator=g) < 0.5)
+        if flip: x = x.flip(-1)
         if c.colour_jitter > 0:
             j = c.colour_jitter
             f = 1 + j * (2 * torch.rand(len(x), 3, generator=g) - 1)
@@ -311,7 +312,8 @@ class ClipDataset(Dataset):
             x = torch.stack([TF.adjust_hue(TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(
                 fr, float(a)), float(b)), float(s)), float(h)) for fr, (a, b, s), h in zip(x, f, hue)]).clamp(0, 1)
         x = TF.normalize(x, IMAGENET_MEAN, IMAGENET_STD)
-        return dict(frames=x, dts=torch.arange(1, c.n_refs + 1) * gap, video=v["name"])
+        return dict(frames=x, dts=torch.arange(1, c.n_refs + 1) * gap, boxes=torch.tensor(boxes, dtype=torch.float32),
+                    flip=torch.tensor(flip), video=v["name"])
 
 def seed_worker(worker_id: int) -> None:
     "`worker_init_fn` for DataLoaders: seeds NumPy and `random` in each worker from torch's worker seed."

@@ -5,17 +5,18 @@
 # %% ../nbs/09_loss.ipynb #d4c4eb6a
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from .core import Config
-from .negatives import moments, positive_spread, semi_hard_negatives
+from .negatives import Band, band_negatives, moments, positive_spread
 from .selection import select_positives
 
 # %% auto #0
-__all__ = ['info_nce', 'cltc_loss']
+__all__ = ['FEW_NEGATIVES', 'info_nce', 'signal_sums', 'signal_stats', 'cltc_loss']
 
 # %% ../nbs/09_loss.ipynb #c9903a0c
 def _masked_lse(logits: Tensor, mask: Tensor) -> Tensor:
@@ -34,28 +35,81 @@ def info_nce(aff: Tensor, # [..., N, N] affinity (with gradient)
     return per.sum() / has.sum().clamp_min(1), per
 
 # %% ../nbs/09_loss.ipynb #2b6fa4b8
+FEW_NEGATIVES = 16 # an anchor with fewer negatives than this is counted in `neg_few`
+_SUMS = ("rows", "anchors", "positives", "negatives", "with_neg", "pos_sim", "pos_sim_sq", "hard_neg", "margin", "inverted", "spatial")
+
+@torch.no_grad()
+def signal_sums(aff: Tensor, # [..., N, N] affinity
+                pos: Tensor, # [..., N, N] bool positives, at most one per row
+                neg: Tensor, # [..., N, N] bool negatives
+                spatial: Tensor, # [P] spatial spread of each anchor with a positive (`positive_spread`)
+               ) -> Tensor: # [11 + N + 1] float64 sums, then the histogram of negatives per anchor with a positive
+    "The health of the training signal as sums that processes can add up: see `signal_stats`."
+    has = pos.any(-1)
+    n = neg.sum(-1)[has]                                                        # [P] negatives of each anchor with a positive
+    p = aff.masked_fill(~pos, -math.inf).amax(-1)[has]                          # [P] its positive's similarity
+    hard = aff.masked_fill(~neg, -math.inf).amax(-1)[has]                       # [P] its hardest negative's, -inf if none
+    ok = n > 0
+    d = lambda x: x.double().sum()
+    sums = torch.stack([torch.tensor(float(has.numel()), device=aff.device).double(), d(has), d(pos), d(n), d(ok),
+                        d(aff[pos]), d(aff[pos].double() ** 2), d(hard[ok]), d(p[ok] - hard[ok]), d(hard[ok] > p[ok]), d(spatial)])
+    return torch.cat([sums, torch.bincount(n, minlength=aff.shape[-1] + 1).double()])
+
+def _quantile(hist: Tensor, q: float) -> float:
+    "The q-quantile of the values whose histogram is `hist`: the smallest value with at least a share q at or below it."
+    cum = hist.cumsum(0)
+    return float((cum >= q * cum[-1]).nonzero()[0, 0]) if cum[-1] > 0 else float("nan")
+
+def signal_stats(sums: Tensor, # [11 + N + 1] from `signal_sums`, added up over processes
+                ) -> dict: # the figures training logs
+    """What the sums say: the share of anchors with a positive; among those, the negatives per anchor (mean, median,
+    10th percentile), the share with none (`neg_empty`) and with fewer than FEW_NEGATIVES (`neg_few`); the positives'
+    similarity, against their hardest negative's, the mean gap between the two, and how often the negative is ahead."""
+    s = dict(zip(_SUMS, sums[:len(_SUMS)].tolist()))
+    hist = sums[len(_SUMS):]
+    div = lambda a, b: a / b if b else float("nan")
+    mean = div(s["pos_sim"], s["positives"])
+    return dict(pos_frac=div(s["anchors"], s["rows"]), positives=int(s["positives"]),
+                neg_per_anchor=div(s["negatives"], s["anchors"]), neg_median=_quantile(hist, 0.5), neg_p10=_quantile(hist, 0.1),
+                neg_empty=div(float(hist[0]), s["anchors"]), neg_few=div(float(hist[:FEW_NEGATIVES].sum()), s["anchors"]),
+                pos_sim=mean, hard_neg_sim=div(s["hard_neg"], s["with_neg"]), pos_margin=div(s["margin"], s["with_neg"]),
+                neg_above_pos=div(s["inverted"], s["with_neg"]),
+                sim_var=div(s["pos_sim_sq"], s["positives"]) - mean * mean if s["positives"] > 1 else float("nan"),
+                spatial_spread=div(s["spatial"], s["anchors"]))
+
+# %% ../nbs/09_loss.ipynb #4198c7ef
 def cltc_loss(aff: Tensor, # [B, K, N, N] affinity of each clip's target to its K references (with gradient)
               hw: tuple[int, int], # feature grid (h, w)
               dts: Sequence[int] | Tensor, # [K] temporal distances of the reference frames, or [B, K] per clip
               cfg: Config, # mining, negatives and loss settings are read from it
-              bounds: tuple[float, float], # (lower, upper) hardness band of the negatives, from the curriculum
-             ) -> tuple[Tensor, dict, Tensor]: # (scalar loss [], statistics as floats, curriculum moments [3])
-    "The full objective, pure: confident positives, negatives in the given band, InfoNCE; what the curriculum needs is returned."
+              bounds: Band | tuple, # the negatives' band at this step, from the curriculum: (lower, upper[, share])
+              centres: Tensor | None = None, # [B, K, N, 2] the windows' centres when each frame has its own crop (`crop_centres`)
+              sync: Callable[[Tensor], object] | None = None, # sums a float64 tensor [M] over all processes in place (`dist.all_reduce`); None: one process
+              world: int = 1, # processes whose gradients data parallelism averages
+             ) -> tuple[Tensor, dict, Tensor]: # (this process's loss [], statistics of the whole batch, curriculum moments [3] of the whole batch)
+    """The full objective, pure: confident positives, negatives in the band, InfoNCE normalised by the counts of the whole
+    batch over every process; what the curriculum needs and the signal's health are returned."""
+    if aff.ndim != 4: raise ValueError(f"cltc_loss: affinity of shape {tuple(aff.shape)}, expected [B, K, N, N]")
+    band = Band(*bounds) if len(bounds) == 3 else Band(*bounds, cfg.negatives.neg_quantile)
     with torch.no_grad():
         a = aff.detach()
         finite = bool(torch.isfinite(a).all())
-        pos = select_positives(a, hw, dts, cfg.mining) if finite else torch.zeros_like(a, dtype=torch.bool)
-        lower, upper = bounds
-        neg = semi_hard_negatives(a, pos, lower, upper)
+        pos = select_positives(a, hw, dts, cfg.mining, centres) if finite else torch.zeros_like(a, dtype=torch.bool)
+        neg = band_negatives(a, pos, band, cfg.negatives, hw)
         spatial = positive_spread(a, pos, hw, cfg.loss.tau)                    # [P] computed once: logged, and read by 'spatial'
         mom = moments(a[pos] if cfg.negatives.spread == "similarity" else spatial)
-    loss, _ = info_nce(aff, pos, neg, cfg.loss.tau)
-    if not finite: loss = loss * float("nan")                               # non-finite features: the trainer skips the step
-    n_anchor, has = pos.shape[:-1].numel(), pos.any(-1)
-    stats = dict(loss=loss.item(), positives=int(pos.sum()), pos_frac=has.sum().item() / n_anchor,
-                 pos_sim=a[pos].mean().item() if pos.any() else float("nan"),
-                 neg_per_anchor=(neg.sum(-1).float()[has].mean().item() if has.any() else 0.0),
-                 neg_lower=lower, neg_upper=upper,
-                 sim_var=a[pos].double().var().item() if int(pos.sum()) > 1 else float("nan"),
-                 spatial_spread=spatial.mean().item() if pos.any() else float("nan"))
+        counts = pos.any(-1).sum((0, 2)).double()                               # [K] anchors with a positive, per reference frame
+        shared = torch.cat([mom, torch.tensor([float(not finite)], dtype=torch.float64, device=a.device), counts,
+                            signal_sums(a, pos, neg, spatial)])
+        if sync is not None: sync(shared)                                       # one all-reduce: every process sees the same sums
+        mom, bad, counts, sums = shared[:3], bool(shared[3] > 0), shared[4:4 + len(counts)], shared[4 + len(counts):]
+    _, per = info_nce(aff, pos, neg, cfg.loss.tau)                              # [B, K, N]
+    c = counts.to(per.dtype)
+    if cfg.loss.pool == "frame":                                               # mean over the frames of each frame's mean
+        used = c > 0
+        loss = (per.sum((0, 2))[used] / c[used]).sum() / used.sum().clamp_min(1)
+    else: loss = per.sum() / c.sum().clamp_min(1)
+    loss = loss * world                                                         # data parallelism divides the gradients by `world`
+    if bad: loss = loss * float("nan")                                         # non-finite features anywhere: every process skips the step
+    stats = dict(loss=loss.item() / world, nonfinite=bad, **signal_stats(sums), neg_lower=band.lower, neg_upper=band.upper, neg_share=band.share)
     return loss, stats, mom

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -13,7 +14,8 @@ from torch import Tensor
 from .core import NegativeConfig, grid_coords
 
 # %% auto #0
-__all__ = ['semi_hard_negatives', 'moments', 'positive_spread', 'spread_moments', 'Curriculum']
+__all__ = ['semi_hard_negatives', 'Band', 'near_positive', 'band_negatives', 'moments', 'positive_spread', 'spread_moments',
+           'Curriculum']
 
 # %% ../nbs/08_negatives.ipynb #c5174d02
 @torch.no_grad()
@@ -24,6 +26,49 @@ def semi_hard_negatives(aff: Tensor, # [..., N, N] affinity = hardness
                        ) -> Tensor: # [..., N, N] bool negatives
     "Non-positive pairs whose hardness lies in [lower, upper]."
     return ~pos & (aff >= lower) & (aff <= upper)
+
+class Band(NamedTuple):
+    "The negatives' band at one step, as the curriculum sets it."
+    lower: float # hardness lower bound ('absolute' and 'fill')
+    upper: float # hardness upper bound: harder non-positives are likely false negatives
+    share: float = 1.0 # 'quantile': the share of an anchor's non-positives below `upper` that it keeps, the hardest first
+
+@torch.no_grad()
+def near_positive(pos: Tensor, # [..., N, N] bool positives, at most one per row
+                  hw: tuple[int, int], # feature grid (h, w)
+                  radius: int, # Chebyshev radius in cells
+                 ) -> Tensor: # [..., N, N] bool: the cells within `radius` of each anchor's positive (none for an anchor without one)
+    "The neighbourhood of each anchor's positive in the reference frame."
+    h, w = hw
+    j = pos.float().argmax(-1)                                               # [..., N] the positive's cell
+    ar = lambda n: torch.arange(n, device=pos.device)
+    rows = ((j // w)[..., None] - ar(h)).abs() <= radius                     # [..., N, h]
+    cols = ((j % w)[..., None] - ar(w)).abs() <= radius                      # [..., N, w]
+    return (rows[..., :, None] & cols[..., None, :]).flatten(-2) & pos.any(-1, keepdim=True)
+
+@torch.no_grad()
+def band_negatives(aff: Tensor, # [..., N, N] affinity = hardness
+                   pos: Tensor, # [..., N, N] bool positives
+                   band: Band | tuple, # the curriculum's band at this step
+                   cfg: NegativeConfig, # `band` chooses the rule, `neg_min` its floor, `neg_exclude` the positive's neighbourhood
+                   hw: tuple[int, int] | None = None, # feature grid, needed when cfg.neg_exclude > 0
+                  ) -> Tensor: # [..., N, N] bool negatives
+    "Each anchor's negatives: non-positives no harder than the upper bound nor next to the positive, chosen by the rule of `cfg.band`."
+    lower, upper, share = Band(*band)
+    cand = ~pos & (aff <= upper)                                             # never a positive, never too hard
+    if cfg.neg_exclude > 0:
+        if hw is None: raise ValueError("band_negatives: negatives.neg_exclude > 0 needs the feature grid hw")
+        cand &= ~near_positive(pos, hw, cfg.neg_exclude)                    # nor a cell next to the positive
+    if cfg.band == "absolute" or cfg.curriculum == "none": return cand & (aff >= lower)
+    n = aff.shape[-1]
+    ranked = aff.masked_fill(~cand, -math.inf)
+    if cfg.band == "fill":                                                   # the band, or the hardest neg_min if more
+        k = min(max(cfg.neg_min, 1), n)
+        thr = torch.clamp(ranked.topk(k, -1).values[..., -1:], max=lower)
+    else:                                                                    # 'quantile': the hardest share of each row
+        k = (share * cand.sum(-1, keepdim=True)).ceil().long().clamp(min=cfg.neg_min).clamp(1, n)
+        thr = ranked.sort(-1, descending=True).values.gather(-1, k - 1)
+    return cand & (ranked >= thr)                                            # a row with fewer candidates keeps them all
 
 def moments(x: Tensor, # [P] values
            ) -> Tensor: # [3] float64: count, sum, sum of squares
@@ -60,13 +105,13 @@ class Curriculum:
         self.cfg = cfg
         self.steps, self.var0, self.var = 0, float("nan"), float("nan")
 
-    def bounds(self) -> tuple[float, float]:
-        "The current (lower, upper) hardness bounds."
+    def bounds(self) -> Band:
+        "The current band: (lower, upper) hardness bounds, and the share of each anchor's candidates that 'quantile' keeps."
         c = self.cfg
-        if c.curriculum == "none": return -math.inf, math.inf
-        if c.curriculum == "fixed" or self.steps == 0: return c.neg_lower_init, c.neg_upper
-        lower = c.neg_lower_init * self.var0 / max(self.var, 1e-12)
-        return min(c.neg_upper - c.neg_margin, lower), c.neg_upper
+        if c.curriculum == "none": return Band(-math.inf, math.inf, 1.0)
+        if c.curriculum == "fixed" or self.steps == 0: return Band(c.neg_lower_init, c.neg_upper, c.neg_quantile)
+        ratio = self.var0 / max(self.var, 1e-12)                            # > 1 once the positives have tightened
+        return Band(min(c.neg_upper - c.neg_margin, c.neg_lower_init * ratio), c.neg_upper, min(1.0, c.neg_quantile / ratio))
 
     def update_moments(self, count: float, total: float, sq_total: float) -> None:
         "Update with one step's statistic over all processes: count, sum and sum of squares (see `spread_moments`)."

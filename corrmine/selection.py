@@ -27,6 +27,7 @@ def confidence_masks(aff: Tensor, # [..., K, N, N] affinity of the target to K r
                      hw: tuple[int, int], # the feature grid (h, w), N = h*w
                      dts: Sequence[int] | Tensor, # [K] temporal distance of each reference frame, or [B, K] one row per clip
                      cfg: MiningConfig, # which levels, and their settings
+                     centres: Tensor | None = None, # [B, K, N, 2] where each target cell lies in each reference frame, in cells (`crop_centres`): the windows' centres
                     ) -> dict[str, Tensor]: # each switched-on level's mask, 'argmax' always, [..., K, N, N] bool
     "The masks of the three confidence levels that `cfg.mining` switches on."
     parts, out = cfg.parts, {"argmax": argmax_mask(aff)}
@@ -41,8 +42,8 @@ def confidence_masks(aff: Tensor, # [..., K, N, N] affinity of the target to K r
         d = torch.as_tensor(dts)
         if d.ndim not in (1, 2) or d.shape[-1] != aff.shape[-3] or (d.ndim == 2 and (aff.ndim < 4 or d.shape[0] != aff.shape[-4])):
             raise ValueError(f"temporal distances of shape {tuple(d.shape)} for affinities {tuple(aff.shape)}: expected [K] or [B, K]")
-        win = temporal_window(*hw, d.flatten().tolist(), cfg.radii, aff.device)
-        out["tc"] = win.view(*d.shape, *win.shape[-2:])                          # [K, N, N] or [B, K, N, N]
+        if centres is not None and d.ndim == 1: d = d.expand(aff.shape[-4], -1)           # one row per clip
+        out["tc"] = temporal_window(*hw, d, cfg.radii, aff.device, centres)              # [K, N, N] or [B, K, N, N]
     return out
 
 @torch.no_grad()
@@ -50,9 +51,10 @@ def select_positives(aff: Tensor, # [..., K, N, N] affinity
                      hw: tuple[int, int], # feature grid (h, w)
                      dts: Sequence[int] | Tensor, # [K] temporal distances, or [B, K] one row per clip
                      cfg: MiningConfig,
+                     centres: Tensor | None = None, # [B, K, N, 2] the windows' centres when each frame has its own crop (`crop_centres`)
                     ) -> Tensor: # [..., K, N, N] bool positives C, at most one per row
     "Positives: the forward matches that every switched-on confidence level accepts."
-    masks = confidence_masks(aff, hw, dts, cfg)
+    masks = confidence_masks(aff, hw, dts, cfg, centres)
     base = masks.pop("argmax")
     pos = masks.pop("fb", base)                                   # FB refines the argmax; without it, argmax
     for m in masks.values(): pos = pos & m

@@ -13,7 +13,7 @@ from torch import Tensor
 from .core import grid_coords
 
 # %% auto #0
-__all__ = ['window_radius', 'window_mask', 'temporal_window']
+__all__ = ['window_radius', 'window_mask', 'temporal_window', 'crop_centres']
 
 # %% ../nbs/06_window.ipynb #5db487ea
 def window_radius(dt: int, # temporal distance between the frames, >= 1
@@ -34,9 +34,35 @@ def window_mask(h: int, w: int, # feature grid
     return cheb <= r[..., None, None] if r.ndim else cheb <= r
 
 def temporal_window(h: int, w: int, # feature grid
-                    dts: Sequence[int], # [K] temporal distance of each reference frame to the target
+                    dts: Sequence[int] | Tensor, # [K] temporal distance of each reference frame to the target, or [B, K]
                     radii: Sequence[int], # radius table, see `window_radius`
                     device: torch.device | str | None = None,
-                   ) -> Tensor: # [K, N, N] bool
-    "One window per reference frame, its radius chosen by the frame's temporal distance."
-    return window_mask(h, w, torch.tensor([window_radius(int(dt), radii) for dt in dts]), device)
+                    centres: Tensor | None = None, # [B, K, N, 2] (y, x) where each target cell lies in each reference frame, in cells (`crop_centres`); None: where it lies in the target
+                   ) -> Tensor: # [*dts.shape, N, N] bool
+    "One window per reference frame, its radius chosen by the frame's temporal distance, centred where the target cell lies in that frame."
+    d = torch.as_tensor(dts)
+    r = torch.tensor([window_radius(int(dt), radii) for dt in d.flatten().tolist()], device=device).view(d.shape)
+    if centres is None: return window_mask(h, w, r.flatten(), device).view(*d.shape, h * w, h * w)
+    if centres.shape[:2] != d.shape or d.ndim != 2 or centres.shape[-2:] != (h * w, 2):
+        raise ValueError(f"window centres of shape {tuple(centres.shape)} for temporal distances {tuple(d.shape)} on a {h}x{w} grid: expected [B, K, {h * w}, 2]")
+    cell, r = centres.floor().long().to(r.device), r[..., None, None]                      # the cell holding the centre
+    rows = (cell[..., 0:1] - torch.arange(h, device=r.device)).abs() <= r                # [B, K, N, h]
+    cols = (cell[..., 1:2] - torch.arange(w, device=r.device)).abs() <= r                # [B, K, N, w]
+    return (rows[..., :, None] & cols[..., None, :]).flatten(-2)
+
+def crop_centres(boxes: Tensor, # [B, T, 4] (top, left, height, width) of each frame's crop in its source frame, pixels; frame 0 is the target
+                 flip: Tensor, # [B] bool: the clip was mirrored left-right after cropping
+                 size: tuple[int, int], # (H, W) of the crops, pixels
+                 hw: tuple[int, int], # (h, w) the feature grid
+                ) -> Tensor: # [B, T-1, N, 2] (y, x) continuous cell coordinates, in each reference frame, of each target cell's centre
+    "Where each target cell of a clip lies in each reference frame when every frame has its own crop: through the source frame, mirror included."
+    (H, W), (h, w) = size, hw
+    b = boxes.double()[..., None, :]                                                     # [B, T, 1, 4]
+    yx = grid_coords(h, w, boxes.device).double() + 0.5                                  # [N, 2] cell centres, in cells
+    py, px = yx[:, 0] * H / h, yx[:, 1] * W / w                                          # in crop pixels
+    m = flip.to(boxes.device).view(-1, 1, 1)
+    px = torch.where(m, W - px, px)                                                      # [B, 1, N]: before the mirror
+    sy, sx = b[:, :1, :, 0] + py * b[:, :1, :, 2] / H, b[:, :1, :, 1] + px * b[:, :1, :, 3] / W   # the source frame
+    ry, rx = (sy - b[:, 1:, :, 0]) * H / b[:, 1:, :, 2], (sx - b[:, 1:, :, 1]) * W / b[:, 1:, :, 3]   # each reference crop
+    rx = torch.where(m, W - rx, rx)
+    return torch.stack([ry * h / H, rx * w / W], -1).float()

@@ -12,9 +12,11 @@ import pytest
 import torch
 
 import corrmine.train as tr
-from corrmine.core import _flatten
+from corrmine.affinity import clip_affinity
+from corrmine.core import Config, _flatten
 from corrmine.datasets import ClipDataset
 from corrmine.encoder import read_checkpoint
+from corrmine.loss import cltc_loss
 from corrmine.synth import PRESETS, generate
 from corrmine.train import main, preset, read_log
 
@@ -66,7 +68,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny, tmp_path, monkeypatch):
 
 
 def test_run_folders_are_resumed_or_refused(tiny, tmp_path):
-    cfg = small(tiny, tmp_path / "run", **{"train.steps": 2})
+    cfg = small(tiny, tmp_path / "run", **{"train.steps": 2, "train.keep_every": 0})   # keep_every at its default (the preset keeps 100)
     main(cfg, progress=False)
     assert main(cfg, progress=False)["step"] == 2                                  # finished: nothing more to do
     stored = json.loads((tmp_path / "run/config.json").read_text())               # a folder from before train.keep_every
@@ -142,3 +144,61 @@ def test_trains_on_a_folder_of_mp4_videos_and_evaluates_the_checkpoint(tiny, tmp
                         "--out", str(tmp_path / "pred"), "device=cpu"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "J&F-Mean" in r.stdout and (tmp_path / "pred/davis_results-val.json").is_file()
+
+
+GRAD_SCRIPT = """
+import json, sys
+import torch, torch.distributed as dist
+from corrmine.affinity import clip_affinity
+from corrmine.core import Config
+from corrmine.loss import cltc_loss
+dist.init_process_group("gloo")
+rank, world = dist.get_rank(), dist.get_world_size()
+cfg = Config().override(json.loads(sys.argv[1]))
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 4, stride=4), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 1))
+x = torch.randn(4, 3, 3, 32, 32, generator=torch.Generator().manual_seed(1))   # 4 clips of 3 frames: 2 per process
+dts = torch.tensor([[1, 2], [2, 4], [1, 2], [1, 3]])
+part = slice(2 * rank, 2 * rank + 2)
+model = torch.nn.parallel.DistributedDataParallel(net)
+f = model(x[part].flatten(0, 1)).unflatten(0, (2, 3))
+loss, stats, _ = cltc_loss(clip_affinity(f), (8, 8), dts[part], cfg, (0.0, 0.9), sync=dist.all_reduce, world=world)
+loss.backward()
+torch.save({"grads": [p.grad for p in net.parameters()], "stats": stats}, sys.argv[2] + f"-{rank}.pt")
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.parametrize("pool", ["frame", "anchor"])
+def test_the_loss_is_one_objective_on_any_number_of_processes(tmp_path, pool):
+    "Two gloo processes, each with half the batch, give the gradient of one process on the whole batch."
+    over = {"mining.mining": "fb+tc", "loss.pool": pool}
+    script = tmp_path / "grad.py"; script.write_text(GRAD_SCRIPT)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+                        json.dumps(over), str(tmp_path / "g")], capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = [torch.load(tmp_path / f"g-{i}.pt") for i in range(2)]
+    cfg = Config().override(over)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 4, stride=4), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 1))
+    x = torch.randn(4, 3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    dts = torch.tensor([[1, 2], [2, 4], [1, 2], [1, 3]])
+
+    def grads(clips, world=1):
+        net.zero_grad()
+        f = net(x[clips].flatten(0, 1)).unflatten(0, (x[clips].shape[0], 3))
+        loss, stats, _ = cltc_loss(clip_affinity(f), (8, 8), dts[clips], cfg, (0.0, 0.9))
+        loss.backward()
+        return [p.grad.clone() for p in net.parameters()], stats
+
+    whole, st = grads(slice(0, 4))
+    close = lambda a, b: torch.allclose(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item())   # float32 sums in another order
+    for g in got:                                                     # DDP leaves the same averaged gradient on both
+        for a, b in zip(g["grads"], whole): assert close(a, b), (a - b).abs().max()
+        assert g["stats"]["positives"] == st["positives"] and g["stats"]["neg_median"] == st["neg_median"]
+    assert abs(got[0]["stats"]["loss"] + got[1]["stats"]["loss"] - st["loss"]) < 1e-5
+    # the halves hold different numbers of positives, so normalising each by its own count would not give this gradient
+    (g0, s0), (g1, s1) = grads(slice(0, 2)), grads(slice(2, 4))
+    assert s0["positives"] != s1["positives"]
+    assert not all(close((a + b) / 2, c) for a, b, c in zip(g0, g1, whole))
