@@ -56,6 +56,15 @@ def label(cfg) -> str:
     return f"{m.mining:9s} cost {m.ot_cost:8s} eps {m.ot_eps:<6} thresh {m.ot_thresh:<4} iters {m.ot_iters:<4}"
 
 
+def mine(cfg, setting: dict, aff, hw, dts):
+    "One row's mining on the affinities: its configuration, the positives, the seconds it took and the row's settings."
+    over = mining_overrides(setting, cfg.mining)
+    c = cfg.override(over)
+    t0 = time.perf_counter()
+    pos = select_positives(aff, hw, dts, c.mining)
+    return c, pos, time.perf_counter() - t0, {k.split(".")[1]: v for k, v in over.items()}
+
+
 def synthetic(clips: int) -> list[dict]:
     cfg = preset("synthetic-cpu")
     torch.manual_seed(cfg.seed)
@@ -71,12 +80,9 @@ def synthetic(clips: int) -> list[dict]:
           f"{len(probe)} probe videos at gaps {gaps}")
     rows = []
     for s in SYNTHETIC:
-        c = cfg.override(mining_overrides(s, cfg.mining))
-        t0 = time.perf_counter()
-        pos = select_positives(aff, tuple(f.shape[-2:]), dts, c.mining)     # no crop jitter here: windows as in the probe
-        secs = time.perf_counter() - t0
+        c, pos, secs, row = mine(cfg, s, aff, tuple(f.shape[-2:]), dts)   # no crop jitter here: windows as in the probe
         pp = probe_precision(net, probe, gaps, c, torch.device("cpu"))
-        rows.append(dict(preset="synthetic-cpu", **{k.split(".")[1]: v for k, v in mining_overrides(s, cfg.mining).items()},
+        rows.append(dict(preset="synthetic-cpu", **row,
                          train_share=float(pos.any(-1).float().mean()), share=pp["share"], precision=pp["precision"], seconds=secs))
         r = rows[-1]
         print(f"  {label(c)}  anchors with a positive: training {r['train_share']:.4f}, probe {r['share']:.4f};"
@@ -125,12 +131,9 @@ def paper(root: str, scale: int, per_video: int) -> list[dict]:
           f"upsampled {scale}x; grid {tuple(f.shape[-2:])}; affinity mean {aff.mean():.3f}, std {aff.std():.3f}")
     rows = []
     for s in PAPER:
-        c = cfg.override(mining_overrides(s, cfg.mining))
-        t0 = time.perf_counter()
-        pos = select_positives(aff, tuple(f.shape[-2:]), list(range(1, K + 1)), c.mining)
-        secs = time.perf_counter() - t0
+        c, pos, secs, row = mine(cfg, s, aff, tuple(f.shape[-2:]), list(range(1, K + 1)))
         p = positive_precision(pos, truth, w=f.shape[-1], tol=1)
-        rows.append(dict(preset="paper", **{k.split(".")[1]: v for k, v in mining_overrides(s, cfg.mining).items()},
+        rows.append(dict(preset="paper", **row,
                          share=p["share"], precision=p["precision"], seconds=secs,
                          share_by_gap=[float(pos[:, k].any(-1).float().mean()) for k in range(K)]))
         r = rows[-1]
