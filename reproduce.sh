@@ -4,13 +4,14 @@
 #   bash reproduce.sh                       # the synthetic profile: the embedded benchmark on this machine's CPU (or GPU)
 #   bash reproduce.sh --dry-run             # what would run, what is already done, and how long the rest should take
 #   bash reproduce.sh --only 3              # only the runs behind Table 3
+#   bash reproduce.sh --verify --only 1     # make Table 1's runs again in runs/verify and compare them with the records
 #   bash reproduce.sh --profile paper --data-root /data    # real DAVIS, JHMDB, VIP and YouTube-VOS, on GPUs
 #
 # 1. generates the embedded benchmark (corrmine-synth --preset bench) into data/bench, or keeps it when it is
 #    already there with the same configuration (about a minute on 2 cores);
 # 2. executes every method notebook with papermill (executed copies go to results/notebooks/, which is not
 #    tracked) and writes their figures to results/figures/, with the provenance of the run in
-#    results/figures/run-info.json (skipped with --only, and when nothing they read has changed since);
+#    results/figures/run-info.json (skipped with --only or --verify, and when nothing they read has changed since);
 # 3. runs corrmine-reproduce: every experiment of the profile (the parameterized notebooks of nbs/experiments:
 #    the baselines, training and evaluation, the precision of the mining), each writing one JSON record under
 #    results/records/<profile>/, then Tables 1-5 under results/tables/<profile>/. A finished run is not redone,
@@ -19,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source tools/env.sh
 
-profile=synthetic; only=""; dry=0
+profile=synthetic; only=""; dry=0; verify=0
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
     case "${args[i]}" in
@@ -28,6 +29,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
         --only) only="${args[i+1]:-}";;
         --only=*) only="${args[i]#*=}";;
         --dry-run) dry=1;;
+        --verify) verify=1;;
     esac
 done
 if [ "$dry" = 1 ]; then exec corrmine-reproduce "$@"; fi
@@ -38,7 +40,7 @@ if [ "$profile" = synthetic ]; then
     corrmine-synth --preset bench --out data/bench --replace
 fi
 
-if [ -z "$only" ]; then
+if [ -z "$only" ] && [ "$verify" = 0 ]; then        # --verify leaves the committed figures alone
     figs="$PWD/results/figures"
     mkdir -p results/notebooks "$figs"
     nbs=(nbs/[0-9]*.ipynb)

@@ -9,13 +9,18 @@ import contextlib
 import dataclasses
 import datetime
 import difflib
+import hashlib
 import importlib
 import json
+import math
 import os
 import platform
 import random
+import re
 import subprocess
+import sys
 import tempfile
+import time
 import typing
 from dataclasses import dataclass, field
 from collections.abc import Iterable, Mapping
@@ -27,10 +32,11 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['MINING_PARTS', 'flatten_hw', 'unflatten_hw', 'grid_coords', 'opt', 'Section', 'ModelConfig', 'MiningConfig',
-           'NegativeConfig', 'LossConfig', 'TrainConfig', 'EvalConfig', 'JhmdbConfig', 'VipConfig', 'MatchConfig',
-           'Config', 'parse_cli', 'apply_overrides', 'same_config', 'describe', 'get_device', 'seed_everything',
-           'atomic_path', 'write_json', 'run_info']
+__all__ = ['PATH', 'MINING_PARTS', 'LOCK_FILE', 'USER_ERRORS', 'flatten_hw', 'unflatten_hw', 'grid_coords', 'ConfigError',
+           'Range', 'Text', 'opt', 'allowed', 'Section', 'ModelConfig', 'MiningConfig', 'NegativeConfig', 'LossConfig',
+           'TrainConfig', 'EvalConfig', 'JhmdbConfig', 'VipConfig', 'MatchConfig', 'Config', 'parse_cli',
+           'apply_overrides', 'config_diff', 'same_config', 'describe', 'get_device', 'seed_everything', 'atomic_path',
+           'write_json', 'weights_digest', 'FolderBusy', 'folder_lock', 'run_info', 'run_command']
 
 # %% ../nbs/00_core.ipynb #2498ef77
 def flatten_hw(x: Tensor, # [..., d, h, w] feature maps
@@ -54,22 +60,93 @@ def grid_coords(h: int, # grid height
     return torch.stack([ys.flatten(), xs.flatten()], -1)
 
 # %% ../nbs/00_core.ipynb #f444fadb
-def opt(default, src: str, doc: str, choices: tuple | None = None):
-    "A config field with its default, the source tag of that default, a one-line doc, and optional `choices`."
+class ConfigError(ValueError):
+    "A configuration value refused; `key` names the field (its dotted path once `apply_overrides` has it)."
+    def __init__(self, key: str, # the field: 'EvalConfig.topk', or 'eval.topk' from the override path
+                 value, # the value refused
+                 allowed: str, # what the field accepts, in words
+                 message: str | None = None, # the whole message, when the default does not fit
+                ):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(message or f"config key {key!r} = {value!r}: {allowed}")
+
+@dataclass(frozen=True)
+class Range:
+    "The numbers a field accepts (each item, for a tuple field): finite, within `lo`..`hi` (open ends when asked)."
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    lengths: tuple[int, ...] | None = None # a tuple field's allowed lengths (None: any but 0)
+
+    def text(self) -> str:
+        "What is allowed, in words."
+        b = [f"{'>' if self.lo_open else '>='} {self.lo:g}"] if self.lo is not None else []
+        b += [f"{'<' if self.hi_open else '<='} {self.hi:g}"] if self.hi is not None else []
+        return " and ".join(b) or "finite"
+
+    def problem(self, v) -> str | None:
+        "Why `v` is refused, or None."
+        if isinstance(v, tuple):
+            n = "any number but 0" if self.lengths is None else " or ".join(map(str, self.lengths))
+            if (len(v) == 0) if self.lengths is None else (len(v) not in self.lengths):
+                return f"must hold {n} values, each {self.text()}"
+            return next((f"each value must be {self.text()}" for x in v if self.problem(x)), None)
+        if not math.isfinite(v): return f"must be a finite number ({self.text()})"
+        low = self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo)
+        high = self.hi is not None and (v >= self.hi if self.hi_open else v > self.hi)
+        return f"must be {self.text()}" if low or high else None
+
+    def bad(self, like):
+        "A value this range refuses, of the type of `like` (the default): what the tests try."
+        x = self.lo - 1 if self.lo is not None else self.hi + 1
+        if isinstance(like, tuple): return (self.bad(like[0] if like else 0.0),) * max(len(like), 1)
+        return int(math.floor(x)) if isinstance(like, int) else float(x)
+
+@dataclass(frozen=True)
+class Text:
+    "The strings a field accepts: a pattern the whole string must match, said in words, and one string it refuses."
+    pattern: str
+    says: str
+    refused: str
+
+    def text(self) -> str:
+        "What is allowed, in words."
+        return self.says
+
+    def problem(self, v) -> str | None:
+        "Why `v` is refused, or None."
+        return None if re.fullmatch(self.pattern, v) else f"must be {self.says}"
+
+    def bad(self, like):
+        "A string this pattern refuses: what the tests try."
+        return self.refused
+
+PATH = Text(r"[^\x00\n]*", "a path (or ''), without NUL or newline", "a\x00b")
+
+def opt(default, src: str, doc: str, choices: tuple | None = None, valid: Range | Text | None = None):
+    "A config field with its default, the source tag of that default, a one-line doc, and what it accepts: `choices`, or a `Range` or `Text`."
     kw = dict(default_factory=lambda: default) if isinstance(default, (list, dict)) else dict(default=default)
-    return field(metadata=dict(src=src, doc=doc, choices=choices), **kw)
+    return field(metadata=dict(src=src, doc=doc, choices=choices, valid=valid), **kw)
+
+def allowed(f: dataclasses.Field) -> str:
+    "What a leaf field accepts, in words."
+    ch, ok = f.metadata.get("choices"), f.metadata.get("valid")
+    return f"one of {', '.join(map(repr, ch))}" if ch else ok.text() if ok else "true or false" if f.type in (bool, "bool") else ""
 
 class Section:
-    "Base of every config section: validates `choices` and calls `check` when an instance is made."
+    "Base of every config section: refuses a value outside its field's `choices` or `valid`, then calls `check`."
     def __post_init__(self):
         for f in dataclasses.fields(self):
-            v, ch = getattr(self, f.name), f.metadata.get("choices")
+            v, ch, ok = getattr(self, f.name), f.metadata.get("choices"), f.metadata.get("valid")
             if ch is not None and v not in ch:
-                raise ValueError(f"{type(self).__name__}.{f.name} = {v!r}: expected one of {ch}")
+                raise ConfigError(f"{type(self).__name__}.{f.name}", v, f"expected one of {ch}")
+            if ok is not None and (why := ok.problem(v)):
+                raise ConfigError(f"{type(self).__name__}.{f.name}", v, why)
         self.check()
 
     def check(self):
-        "Section-specific checks; raise `ValueError` with the field's name."
+        "Checks between fields; raise `ValueError` naming them."
 
 # %% ../nbs/00_core.ipynb #ffdc4b9e
 @dataclass(frozen=True)
@@ -85,131 +162,110 @@ MINING_PARTS = ("fb", "ot", "tc")
 @dataclass(frozen=True)
 class MiningConfig(Section):
     "Positive mining: forward-backward consistency (FB), optimal transport (OT), temporal coherence (TC)."
-    mining: str = opt("fb+ot+tc", "[B][D]", "'+'-joined subset of fb, ot, tc, or 'none' (plain argmax positives)")
+    mining: str = opt("fb+ot+tc", "[B][D]", "'+'-joined subset of fb, ot, tc, or 'none' (plain argmax positives)", valid=Text(r"none|(fb|ot|tc)(\+(fb|ot|tc))*", "'none' or a '+'-joined subset of fb, ot, tc", "fb+xx"))
     fb: str = opt("hard", "[B]", "FB check: 'hard' mutual nearest neighbour [B], or 'soft' score relu(A)^2/(max_row max_col) [R]", ("hard", "soft"))
-    fb_soft_thresh: float = opt(0.9, "[D]", "with fb='soft', a forward match is kept when its soft score is at least this")
+    fb_soft_thresh: float = opt(0.9, "[D]", "with fb='soft', a forward match is kept when its soft score is at least this", valid=Range(0, 1, lo_open=True))
     ot_cost: str = opt("affinity", "[B][D]", "Sinkhorn cost: 1 - A ('affinity'), or 1 - soft FB score ('fb', as in [R])", ("affinity", "fb"))
-    ot_eps: float = opt(0.05, "[R][D]", "entropic regularisation of the transport problem")
-    ot_iters: int = opt(30, "[R]", "maximum Sinkhorn iterations")
-    ot_tol: float = opt(1e-3, "[D]", "early stop when the L1 row-marginal error of every problem is below this (0 disables)")
+    ot_eps: float = opt(0.05, "[R][D]", "entropic regularisation of the transport problem", valid=Range(0, lo_open=True))
+    ot_iters: int = opt(30, "[R]", "maximum Sinkhorn iterations", valid=Range(1))
+    ot_tol: float = opt(1e-3, "[D]", "early stop when the L1 row-marginal error of every problem is below this (0 disables)", valid=Range(0))
     ot_solver: str = opt("log", "[D]", "Sinkhorn iterations: 'log' (log-sum-exp), or 'scaling' (matrix-vector products, stabilised; the same plan to float precision, several times faster)", ("log", "scaling"))
-    ot_thresh: float = opt(0.5, "[R][D]", "a transported pair is confident when N * T_ij >= ot_thresh")
-    radii: tuple[int, ...] = opt((2, 2, 3, 5, 5), "[R]", "temporal-coherence window radius (Chebyshev, feature cells) for dt = 1, 2, ...; the last repeats")
+    ot_thresh: float = opt(0.5, "[R][D]", "a transported pair is confident when N * T_ij >= ot_thresh", valid=Range(0, lo_open=True))
+    radii: tuple[int, ...] = opt((2, 2, 3, 5, 5), "[R]", "temporal-coherence window radius (Chebyshev, feature cells) for dt = 1, 2, ...; the last repeats", valid=Range(0))
 
     @property
     def parts(self) -> frozenset[str]:
         "The switched-on components, e.g. `{'fb', 'ot'}`."
         return frozenset() if self.mining == "none" else frozenset(self.mining.split("+"))
 
-    def check(self):
-        bad = [p for p in self.mining.split("+") if p not in MINING_PARTS] if self.mining != "none" else []
-        if bad or not self.mining:
-            raise ValueError(f"MiningConfig.mining = {self.mining!r}: use 'none' or a '+'-joined subset of {MINING_PARTS}")
-        if self.ot_eps <= 0: raise ValueError(f"MiningConfig.ot_eps = {self.ot_eps}: must be > 0")
-        if self.ot_iters < 1: raise ValueError(f"MiningConfig.ot_iters = {self.ot_iters}: must be >= 1")
-        if not self.radii or min(self.radii) < 0: raise ValueError(f"MiningConfig.radii = {self.radii}: need at least one radius, all >= 0")
-
 @dataclass(frozen=True)
 class NegativeConfig(Section):
     "Semi-hard negatives and the curriculum that sets their lower hardness bound."
     curriculum: str = opt("dynamic", "[B][D]", "'dynamic': lower bound from the positives' variance; 'fixed': constant lower bound; 'none': all negatives", ("dynamic", "fixed", "none"))
-    neg_upper: float = opt(0.9, "[B]", "negatives more similar than this are likely false negatives and are dropped")
-    neg_lower_init: float = opt(0.3, "[D]", "lower hardness bound at the first step ('dynamic'), or always ('fixed'); provisional until measured on the embedded benchmark")
-    neg_margin: float = opt(0.05, "[D]", "the lower bound stays at most neg_upper - neg_margin")
+    neg_upper: float = opt(0.9, "[B]", "negatives more similar than this are likely false negatives and are dropped", valid=Range(-1, 1))
+    neg_lower_init: float = opt(0.3, "[D]", "lower hardness bound at the first step ('dynamic'), or always ('fixed'); provisional until measured on the embedded benchmark", valid=Range(-1, 1))
+    neg_margin: float = opt(0.05, "[D]", "the lower bound stays at most neg_upper - neg_margin", valid=Range(0, 2))
     spread: str = opt("spatial", "[B][D]", "the positives' spread the dynamic bound reads: 'similarity', the variance of the positives' affinities; 'spatial', the mean spatial spread (cells) of each positive anchor's matching distribution softmax(A_i / tau) around its positive", ("similarity", "spatial"))
-    momentum: float = opt(0.99, "[D]", "EMA momentum of that variance")
+    momentum: float = opt(0.99, "[D]", "EMA momentum of that variance", valid=Range(0, 1, hi_open=True))
     band: str = opt("fill", "[B][D]", "which non-positives below neg_upper an anchor takes as negatives: 'absolute', those at or above the curriculum's lower bound (measured in 21_train: it empties, a median of 1 per anchor after 1000 steps); 'fill', the same, topped up with the anchor's hardest ones when fewer than neg_min remain; 'quantile', its hardest share, neg_quantile at the first step and shrinking as the curriculum's lower bound rises, never fewer than neg_min. 'fill' with neg_exclude=1 was chosen on select/ (21_train: it holds 16 per anchor, and its matching accuracy and J&F after 1000 steps are within 0.003 of 'absolute' or above it)", ("absolute", "fill", "quantile"))
-    neg_min: int = opt(16, "[D]", "'fill' and 'quantile': the fewest negatives an anchor with a positive keeps (all of its non-positives below neg_upper when it has fewer)")
-    neg_quantile: float = opt(0.25, "[D]", "'quantile': the share of an anchor's non-positives below neg_upper in its band at the first step (the hardest ones)")
-    neg_exclude: int = opt(1, "[D]", "too hard whatever their similarity: the cells within this Chebyshev radius (feature cells) of the anchor's positive are never its negatives (0: only the positive itself); measured: the hardest candidates are mostly these neighbours, often the true match")
+    neg_min: int = opt(16, "[D]", "'fill' and 'quantile': the fewest negatives an anchor with a positive keeps (all of its non-positives below neg_upper when it has fewer)", valid=Range(0))
+    neg_quantile: float = opt(0.25, "[D]", "'quantile': the share of an anchor's non-positives below neg_upper in its band at the first step (the hardest ones)", valid=Range(0, 1, lo_open=True))
+    neg_exclude: int = opt(1, "[D]", "too hard whatever their similarity: the cells within this Chebyshev radius (feature cells) of the anchor's positive are never its negatives (0: only the positive itself); measured: the hardest candidates are mostly these neighbours, often the true match", valid=Range(0))
 
     def check(self):
-        if not -1 <= self.neg_lower_init <= self.neg_upper <= 1:
-            raise ValueError(f"NegativeConfig: need -1 <= neg_lower_init ({self.neg_lower_init}) <= neg_upper ({self.neg_upper}) <= 1")
-        if not 0 <= self.momentum < 1: raise ValueError(f"NegativeConfig.momentum = {self.momentum}: must be in [0, 1)")
-        if self.neg_min < 0: raise ValueError(f"NegativeConfig.neg_min = {self.neg_min}: must be >= 0")
-        if self.neg_exclude < 0: raise ValueError(f"NegativeConfig.neg_exclude = {self.neg_exclude}: must be >= 0")
-        if not 0 < self.neg_quantile <= 1: raise ValueError(f"NegativeConfig.neg_quantile = {self.neg_quantile}: must be in (0, 1]")
+        if self.neg_lower_init > self.neg_upper:
+            raise ValueError(f"NegativeConfig: need neg_lower_init ({self.neg_lower_init}) <= neg_upper ({self.neg_upper})")
 
 @dataclass(frozen=True)
 class LossConfig(Section):
     "The InfoNCE loss."
-    tau: float = opt(0.07, "[R][C]", "temperature dividing the cosine affinities")
+    tau: float = opt(0.07, "[R][C]", "temperature dividing the cosine affinities", valid=Range(0, lo_open=True))
     pool: str = opt("frame", "[R]", "how the anchors' losses are averaged: 'frame', over the anchors of each reference frame, then over the K reference frames (L = mean_k L_k); 'anchor', over all the anchors of all K frames at once", ("frame", "anchor"))
-
-    def check(self):
-        if self.tau <= 0: raise ValueError(f"LossConfig.tau = {self.tau}: must be > 0")
 
 # %% ../nbs/00_core.ipynb #f3737cb7
 @dataclass(frozen=True)
 class TrainConfig(Section):
     "Training: data, clips, augmentation, optimisation, logging and the run folder (the paper profile by default)."
-    data: str = opt("", "[D]", "folder of training videos: one sub-folder of frames each (YouTube-VOS's train/JPEGImages) or .mp4 files")
-    probe: str = opt("", "[D]", "a corrmine-synth probe root (probe/ of a benchmark: DAVIS/ and GT/), for the positives' precision and validation; '' for none")
-    out: str = opt("runs/train", "[D]", "the run folder: config, log, checkpoints, validation")
+    data: str = opt("", "[D]", "folder of training videos: one sub-folder of frames each (YouTube-VOS's train/JPEGImages) or .mp4 files", valid=PATH)
+    probe: str = opt("", "[D]", "a corrmine-synth probe root (probe/ of a benchmark: DAVIS/ and GT/), for the positives' precision and validation; '' for none", valid=PATH)
+    out: str = opt("runs/train", "[D]", "the run folder: config, log, checkpoints, validation", valid=Text(r"[^\x00\n]+", "a folder path, not empty, without NUL or newline", ""))
     resume: str = opt("auto", "[D]", "'auto': continue the run in `out` if it has the same config; 'never': refuse an existing run", ("auto", "never"))
-    crop: int = opt(256, "[R][C]", "square crop size in pixels")
-    crop_scale: tuple[float, ...] = opt((0.5, 1.0), "[R]", "area range, as a fraction of the frame, of the clip's random resized crop")
-    crop_jitter: float = opt(0.1, "[D]", "each frame moves and scales its own crop by up to this fraction of the clip's crop, so that position alone never matches")
-    colour_jitter: float = opt(0.4, "[D]", "per-frame brightness, contrast and saturation factors in 1 +- this, hue shift up to a quarter of it")
+    crop: int = opt(256, "[R][C]", "square crop size in pixels", valid=Range(16))
+    crop_scale: tuple[float, ...] = opt((0.5, 1.0), "[R]", "area range, as a fraction of the frame, of the clip's random resized crop", valid=Range(0, 1, lo_open=True, lengths=(2,)))
+    crop_jitter: float = opt(0.1, "[D]", "each frame moves and scales its own crop by up to this fraction of the clip's crop, so that position alone never matches", valid=Range(0, 0.5))
+    colour_jitter: float = opt(0.4, "[D]", "per-frame brightness, contrast and saturation factors in 1 +- this, hue shift up to a quarter of it", valid=Range(0, 1))
     flip: bool = opt(True, "[R]", "horizontal flip of the whole clip, with probability 1/2")
-    n_refs: int = opt(4, "[R]", "K, reference frames per clip")
-    frame_gaps: tuple[int, ...] = opt((1,), "[R][D]", "each clip draws its gap g from these: references at t + g, t + 2g, ..., t + Kg")
-    batch_size: int = opt(12, "[R]", "clips per optimisation step, over all processes")
-    lr: float = opt(5e-4, "[R]", "Adam learning rate, cosine-decayed to 0")
-    warmup_steps: int = opt(0, "[D]", "linear warm-up steps")
-    steps: int = opt(100_000, "[D]", "optimisation steps")
-    grad_clip: float = opt(1.0, "[D]", "gradient norm clipping (0 disables)")
+    n_refs: int = opt(4, "[R]", "K, reference frames per clip", valid=Range(1))
+    frame_gaps: tuple[int, ...] = opt((1,), "[R][D]", "each clip draws its gap g from these: references at t + g, t + 2g, ..., t + Kg", valid=Range(1))
+    batch_size: int = opt(12, "[R]", "clips per optimisation step, over all processes", valid=Range(1))
+    lr: float = opt(5e-4, "[R]", "Adam learning rate, cosine-decayed to 0", valid=Range(0, lo_open=True))
+    warmup_steps: int = opt(0, "[D]", "linear warm-up steps", valid=Range(0))
+    steps: int = opt(100_000, "[D]", "optimisation steps", valid=Range(1))
+    grad_clip: float = opt(1.0, "[D]", "gradient norm clipping (0 disables)", valid=Range(0))
     amp: str = opt("bf16", "[D]", "autocast dtype on CUDA ('none' for float32); the CPU always runs float32", ("bf16", "fp16", "none"))
-    workers: int = opt(4, "[D]", "DataLoader workers per process")
-    log_every: int = opt(10, "[D]", "steps between log lines")
-    probe_every: int = opt(100, "[D]", "steps between measurements of the positives' precision on the probe videos (0: never)")
-    val_every: int = opt(500, "[D]", "steps between validations on the probe videos (0: only at the end)")
-    ckpt_every: int = opt(200, "[D]", "steps between checkpoints (and one at the end, and on SIGTERM)")
-    keep_every: int = opt(0, "[D]", "steps between checkpoints also kept as checkpoint-<step>.pt, to evaluate a run's history (0: none)")
-    max_nonfinite: int = opt(10, "[D]", "steps with a non-finite loss that are skipped before the run stops")
+    workers: int = opt(4, "[D]", "DataLoader workers per process", valid=Range(0))
+    log_every: int = opt(10, "[D]", "steps between log lines", valid=Range(1))
+    probe_every: int = opt(100, "[D]", "steps between measurements of the positives' precision on the probe videos (0: never)", valid=Range(0))
+    val_every: int = opt(500, "[D]", "steps between validations on the probe videos (0: only at the end)", valid=Range(0))
+    ckpt_every: int = opt(200, "[D]", "steps between checkpoints (and one at the end, and on SIGTERM)", valid=Range(1))
+    keep_every: int = opt(0, "[D]", "steps between checkpoints also kept as checkpoint-<step>.pt, to evaluate a run's history (0: none)", valid=Range(0))
+    max_nonfinite: int = opt(10, "[D]", "steps with a non-finite loss that are skipped before the run stops", valid=Range(0))
 
     def check(self):
-        if not self.frame_gaps or min(self.frame_gaps) < 1: raise ValueError(f"TrainConfig.frame_gaps = {self.frame_gaps}: need at least one gap, all >= 1")
-        if self.n_refs < 1: raise ValueError(f"TrainConfig.n_refs = {self.n_refs}: need at least one reference frame")
-        if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
-            raise ValueError(f"TrainConfig.crop_scale = {self.crop_scale}: need (low, high) with 0 < low <= high <= 1")
-        if self.batch_size < 1 or self.steps < 1: raise ValueError(f"TrainConfig: batch_size ({self.batch_size}) and steps ({self.steps}) must be >= 1")
+        if self.crop_scale[0] > self.crop_scale[1]:
+            raise ValueError(f"TrainConfig.crop_scale = {self.crop_scale}: need (low, high) with low <= high")
 
 @dataclass(frozen=True)
 class EvalConfig(Section):
     "Label propagation (the CRW protocol), shared by every task."
-    context: int = opt(20, "[C]", "recent frames in the context, besides frame 0")
-    topk: int = opt(10, "[C]", "neighbours kept over all context nodes")
-    temperature: float = opt(0.05, "[C]", "softmax temperature of the propagation affinity")
-    radius: float = opt(12.0, "[C]", "Euclidean grid radius (cells) for the recent frames; frame 0 is unrestricted")
+    context: int = opt(20, "[C]", "recent frames in the context, besides frame 0", valid=Range(0))
+    topk: int = opt(10, "[C]", "neighbours kept over all context nodes", valid=Range(1))
+    temperature: float = opt(0.05, "[C]", "softmax temperature of the propagation affinity", valid=Range(0, lo_open=True))
+    radius: float = opt(12.0, "[C]", "Euclidean grid radius (cells) for the recent frames; frame 0 is unrestricted", valid=Range(0, lo_open=True))
 
 @dataclass(frozen=True)
 class JhmdbConfig(Section):
     "Pose propagation on JHMDB."
-    size: tuple[int, ...] = opt((320, 320), "[C]", "(H, W) JHMDB frames are resized to; () keeps their size")
-    pose_sigma: float = opt(0.5, "[C]", "width of a joint's Gaussian heat-map, in grid cells")
-    pose_topk: int = opt(3, "[C]", "strongest cells averaged to read a joint back")
+    size: tuple[int, ...] = opt((320, 320), "[C]", "(H, W) JHMDB frames are resized to; () keeps their size", valid=Range(1, lengths=(0, 2)))
+    pose_sigma: float = opt(0.5, "[C]", "width of a joint's Gaussian heat-map, in grid cells", valid=Range(0, lo_open=True))
+    pose_topk: int = opt(3, "[C]", "strongest cells averaged to read a joint back", valid=Range(1))
 
 @dataclass(frozen=True)
 class VipConfig(Section):
     "Part propagation on VIP."
-    size: tuple[int, ...] = opt((560, 560), "[C]", "(H, W) VIP frames are resized to; () keeps their size")
+    size: tuple[int, ...] = opt((560, 560), "[C]", "(H, W) VIP frames are resized to; () keeps their size", valid=Range(1, lengths=(0, 2)))
 
 @dataclass(frozen=True)
 class MatchConfig(Section):
     "Dense matching accuracy on the embedded benchmark."
-    gaps: tuple[int, ...] = opt((1, 4), "[D]", "the frame gaps scored, besides every frame to frame 0")
-
-    def check(self):
-        if not self.gaps or min(self.gaps) < 1: raise ValueError(f"MatchConfig.gaps = {self.gaps}: need at least one gap, all >= 1")
+    gaps: tuple[int, ...] = opt((1, 4), "[D]", "the frame gaps scored, besides every frame to frame 0", valid=Range(1))
 
 # %% ../nbs/00_core.ipynb #25431515
 @dataclass(frozen=True)
 class Config(Section):
     "The whole configuration: one tree, overridden only through `Config.override`."
-    seed: int = opt(0, "[D]", "seed of every random generator")
-    device: str = opt("auto", "[D]", "'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'")
+    seed: int = opt(0, "[D]", "seed of every random generator", valid=Range(0))
+    device: str = opt("auto", "[D]", "'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'", valid=Text(r"auto|cpu|cuda(:\d+)?", "'auto', 'cpu', 'cuda' or 'cuda:N'", "gpu"))
     model: ModelConfig = opt(ModelConfig(), "", "the encoder")
     mining: MiningConfig = opt(MiningConfig(), "", "positive mining")
     negatives: NegativeConfig = opt(NegativeConfig(), "", "negatives and curriculum")
@@ -253,7 +309,7 @@ def _parse_str(key: str, s: str, tp):
             return tuple(_parse_str(key, t, args[0]) for t in items)
     except ValueError:
         pass
-    raise TypeError(f"config key {key!r}: cannot read {s!r} as {getattr(tp, '__name__', tp)}")
+    raise ConfigError(key, s, f"cannot be read as {getattr(tp, '__name__', tp)}")
 
 def _coerce(key: str, v, tp):
     "Check (and lightly convert) a Python value `v` for the field `key` of type `tp`."
@@ -264,7 +320,7 @@ def _coerce(key: str, v, tp):
     if tp in (bool, str) and type(v) is tp: return v
     if origin is tuple and isinstance(v, (list, tuple)):
         return tuple(_coerce(key, x, args[0]) for x in v)
-    raise TypeError(f"config key {key!r}: expected {getattr(tp, '__name__', tp)}, got {type(v).__name__} {v!r}")
+    raise ConfigError(key, v, f"expected {getattr(tp, '__name__', tp)}, got {type(v).__name__}")
 
 def _flatten(d: Mapping, prefix: str = "") -> dict:
     out = {}
@@ -284,7 +340,7 @@ def parse_cli(args: Iterable[str]) -> dict[str, str]:
     "Turn `['mining.ot_eps=0.01', ...]` into `{'mining.ot_eps': '0.01', ...}`."
     out = {}
     for a in args:
-        if "=" not in a: raise ValueError(f"config override {a!r}: expected key=value, e.g. mining.ot_eps=0.01")
+        if "=" not in a: raise ConfigError(a, None, "", f"config override {a!r}: expected key=value, e.g. mining.ot_eps=0.01")
         k, v = a.split("=", 1)
         out[k.strip()] = v
     return out
@@ -299,7 +355,8 @@ def apply_overrides(cfg: Config, # the configuration to start from
     for key in flat:
         if key not in known:
             near = difflib.get_close_matches(key, known, n=3)
-            raise KeyError(f"unknown config key {key!r}" + (f"; did you mean {', '.join(near)}?" if near else ""))
+            raise ConfigError(key, flat[key], "unknown", f"unknown config key {key!r}" + (f"; did you mean {', '.join(near)}?" if near else "")
+                              + " (`corrmine-train --print-config` lists them all)")
 
     def rebuild(node, prefix):
         changes, hints = {}, _hints(type(node))
@@ -307,22 +364,35 @@ def apply_overrides(cfg: Config, # the configuration to start from
             key, v = prefix + f.name, getattr(node, f.name)
             if dataclasses.is_dataclass(v): changes[f.name] = rebuild(v, key + ".")
             elif key in flat: changes[f.name] = _coerce(key, flat[key], hints[f.name])
-        return dataclasses.replace(node, **changes)
+        try: return dataclasses.replace(node, **changes)
+        except ConfigError as e:                                             # name the field by its dotted key
+            raise ConfigError(prefix + e.key.rsplit(".", 1)[-1], e.value, e.allowed) from None
     return rebuild(cfg, "")
 
 # %% ../nbs/00_core.ipynb #897c12bd
+def config_diff(stored: Mapping, # a configuration (or any settings) as written to disk, through JSON
+                current: Mapping, # today's
+                defaults: Mapping | None = None, # values a field missing from `stored` is taken to hold (`Config().to_dict()`); None: none
+                ignore: Iterable[str] = (), # dotted keys that do not change what runs (e.g. 'train.resume')
+               ) -> list[str]: # one 'key: stored -> current' line per differing key; empty when they describe the same run
+    "The dotted keys whose values differ; a field added since `stored` was written matches when it holds its default."
+    ignore = set(ignore)
+    plain = lambda d: {k: v for k, v in _flatten(json.loads(json.dumps(d))).items() if k not in ignore}
+    old, new, dflt = plain(stored), plain(current), plain(defaults or {})
+    short = lambda v: (repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "...")
+    diff = [f"{k}: {short(old[k])} -> (no longer exists)" for k in sorted(set(old) - set(new))]
+    for k, v in new.items():
+        if k in old and old[k] != v: diff.append(f"{k}: {short(old[k])} -> {short(v)}")
+        elif k not in old and (k not in dflt or dflt[k] != v): diff.append(f"{k}: (not set) -> {short(v)}")
+    return diff
+
 def same_config(stored: Mapping, # a configuration as written to disk (`Config.to_dict`, through JSON)
                 current: Mapping, # the configuration of today's run
                 defaults: Mapping | None = None, # `Config().to_dict()`
                 ignore: Iterable[str] = (), # dotted keys that do not change what runs (e.g. 'train.resume')
                ) -> bool:
     "Whether `stored` describes the same run as `current`; fields added since match when they hold their default."
-    ignore = set(ignore)
-    plain = lambda d: {k: v for k, v in _flatten(json.loads(json.dumps(d))).items() if k not in ignore}
-    old, new = plain(stored), plain(current)
-    dflt = plain(defaults if defaults is not None else Config().to_dict())
-    if set(old) - set(new): return False                                 # a field that no longer exists
-    return all(old[k] == v if k in old else k in dflt and dflt[k] == v for k, v in new.items())
+    return not config_diff(stored, current, defaults if defaults is not None else Config().to_dict(), ignore)
 
 # %% ../nbs/00_core.ipynb #6bb950ff
 def describe(cfg: Config) -> str:
@@ -341,9 +411,12 @@ def describe(cfg: Config) -> str:
 def get_device(spec: str = "auto") -> torch.device:
     "Resolve a device setting: 'auto' picks CUDA when available, else the CPU; an unavailable CUDA raises."
     if spec == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(spec)
+    try: dev = torch.device(spec)
+    except RuntimeError: raise ConfigError("device", spec, "expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={spec!r} was asked for, but CUDA is not available here; use device='cpu' or 'auto'")
+        raise ConfigError("device", spec, "CUDA is not available here; use device=cpu or device=auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError("device", spec, f"this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0")
     return dev
 
 def seed_everything(seed: int, # the seed
@@ -362,7 +435,8 @@ def atomic_path(path: str | os.PathLike) -> typing.Iterator[Path]:
     "Yield a temporary path beside `path`; when the block succeeds it is renamed to `path`, else removed."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except PermissionError: raise PermissionError(f"{path.parent}: cannot write {path.name} here (permission denied)") from None
     os.close(fd)
     try:
         yield Path(tmp)
@@ -377,6 +451,54 @@ def write_json(path: str | os.PathLike, obj) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=1) + "\n")
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #b1781fec
+def weights_digest(model: torch.nn.Module) -> str:
+    "A fingerprint of a model's weights and buffers: equal digests, equal tensors."
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+LOCK_FILE = ".corrmine.lock"
+
+class FolderBusy(RuntimeError):
+    "Another live process holds the folder."
+
+def _alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, # the folder to hold alone (created if missing; removed again if it is left empty)
+               ) -> typing.Iterator[Path]:
+    """Hold `folder` alone: a lock file `.corrmine.lock` with this process's id, created exclusively and removed on exit.
+    A lock left by a process that no longer runs on this machine is taken over; one held by a live process (or by
+    another machine) refuses with its holder named. Holding it again inside the same process is a no-op."""
+    folder = Path(folder); created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock, me = folder / LOCK_FILE, {"pid": os.getpid(), "host": platform.node()}
+    for _ in range(3):
+        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try: held = json.loads(lock.read_text())
+            except (OSError, json.JSONDecodeError): held = {}
+            if held == me: yield folder; return                         # this process holds it already
+            if held.get("host") == me["host"] and isinstance(held.get("pid"), int) and not _alive(held["pid"]):
+                lock.unlink(missing_ok=True); continue                  # its process is gone: take it over
+            if not held: time.sleep(0.1); continue                      # being written this very moment
+            raise FolderBusy(f"{folder}: in use by process {held.get('pid')} on {held.get('host')}; wait for it to finish, "
+                             f"or, if that process is gone, remove {lock}") from None
+        with os.fdopen(fd, "w") as fh: fh.write(json.dumps(me))
+        break
+    else: raise FolderBusy(f"{folder}: could not take {lock}")
+    try: yield folder
+    finally:
+        try:
+            if json.loads(lock.read_text()) == me: lock.unlink()
+        except (OSError, json.JSONDecodeError): pass
+        if created and folder.is_dir() and not any(folder.iterdir()): folder.rmdir()
 
 # %% ../nbs/00_core.ipynb #b139e8cf
 def run_info(device: torch.device | str | None = None) -> dict:
@@ -394,3 +516,32 @@ def run_info(device: torch.device | str | None = None) -> dict:
                 python=platform.python_version(), torch=torch.__version__, numpy=np.__version__,
                 platform=platform.platform(), cpu=platform.processor() or platform.machine(), cpus=os.cpu_count(),
                 device=str(dev) if dev is not None else None, gpu=gpu)
+
+# %% ../nbs/00_core.ipynb #3ca9e310
+USER_ERRORS = (ValueError, OSError, KeyError, FolderBusy)  # bad input, a missing or unwritable file, a busy folder
+
+def run_command(main: typing.Callable[[list[str]], typing.Any], # a command's body, taking its arguments
+                argv: list[str] | None = None, # default: the process's arguments
+               ) -> None:
+    """A console entry point around `main(argv)`. A mistake of the user's (`USER_ERRORS`: a bad setting, a missing or
+    corrupt file, a folder that holds other results) prints one `[corrmine] error: ...` line and exits 2; anything
+    else prints one line saying it is corrmine's own error and exits 1; Ctrl-C exits 130. `--debug` (anywhere among the
+    arguments) or `CORRMINE_DEBUG=1` shows the traceback instead."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("CORRMINE_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    try: main(argv)
+    except KeyboardInterrupt:
+        if debug: raise
+        print("[corrmine] interrupted: what was written is kept, and the same command continues from it", file=sys.stderr)
+        raise SystemExit(130) from None
+    except USER_ERRORS as e:
+        if debug: raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"[corrmine] error: {msg}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception as e:
+        if debug: raise
+        print(f"[corrmine] internal error: {type(e).__name__}: {e}\n[corrmine] this is a fault of corrmine's, not of the input: "
+              "rerun with --debug for the traceback, and report it", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -84,10 +85,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such checkpoint file")
     try: ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ValueError(f"{path}: refused: the file needs pickle to run code to load, and corrmine checkpoints hold only "
-                         f"tensors and plain values ({str(e).splitlines()[0]})") from None
+        glob = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        raise DataError(path, f"refused unread: it holds a Python object ({glob.group(1)}) that only running its code could "
+                              "build; corrmine checkpoints hold tensors and plain values only" if glob else
+                              "not a checkpoint: its bytes are neither a PyTorch archive nor a pickle of tensors") from None
+    except Exception as e:                                         # text, a truncated archive, another format
+        raise DataError(path, f"not a readable checkpoint: truncated, corrupt, or another kind of file ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise ValueError(f"{path}: not a corrmine checkpoint (a dict with a 'model' state_dict)")
+        raise DataError(path, "not a corrmine checkpoint (a dict with a 'model' state_dict)")
     return ckpt
 
 def load_state_strict(module: nn.Module, state: dict, what: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,15 +19,16 @@ from PIL import Image
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .core import Config, atomic_path, get_device, write_json
+from .core import LOCK_FILE, Config, atomic_path, config_diff, get_device, write_json
 from .datasets import IMAGENET_MEAN, IMAGENET_STD, DavisDataset
-from .formats import davis_palette, read_flo, read_occlusion, write_palette_png
+from .formats import DataError, davis_palette, read_flo, read_occlusion, write_palette_png
 from .metrics import n_objects
 from .propagation import propagate
 
 # %% auto #0
-__all__ = ['frame_features', 'labels_to_grid', 'labels_to_mask', 'claim_output', 'blend', 'save_overlay', 'shown_frames',
-           'predict_videos', 'predict_davis', 'PositionFeatures', 'propagate_by_correspondence', 'read_correspondences']
+__all__ = ['frame_features', 'labels_to_grid', 'labels_to_mask', 'claim_output', 'unclaim_output', 'blend', 'save_overlay',
+           'shown_frames', 'predict_videos', 'predict_davis', 'PositionFeatures', 'propagate_by_correspondence',
+           'read_correspondences']
 
 # %% ../nbs/16_evaluate.ipynb #1e4baf2c
 @torch.no_grad()
@@ -62,17 +64,31 @@ def labels_to_mask(soft: Tensor, # [K+1, h, w] soft labels
 
 # %% ../nbs/16_evaluate.ipynb #61874376
 def claim_output(out: Path, # the predictions folder
-                 want: dict, # the settings that identify the run
+                 want: dict, # what identifies the run: the inputs it was made from and its settings
+                 overwrite: bool = False, # clear a corrmine folder made from other inputs, instead of refusing it
                 ) -> None:
-    "Make `out` this run's folder: new, or one holding a run with the same settings; refuse anything else."
+    """Make `out` this run's folder: new, or one holding a run made from the same inputs (it is then completed).
+    A folder made from other inputs is refused with the keys that differ, or cleared with `overwrite`; a folder
+    that is not corrmine's is never touched."""
     stored = out / "eval-settings.json"
     if stored.exists():
-        have = json.loads(stored.read_text())
-        if have != json.loads(json.dumps(want)):
-            raise FileExistsError(f"{out}: holds predictions made with other settings ({stored}); choose another --out")
-    elif out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out}: exists, is not empty, and is not a corrmine predictions folder")
-    else: write_json(stored, want)
+        try: have = json.loads(stored.read_text())
+        except (OSError, ValueError): raise DataError(stored, "cannot be read; remove the folder or choose another --out") from None
+        if not (diff := config_diff(have, want)): return
+        if not overwrite:
+            raise FileExistsError(f"{out}: holds results made from other inputs ({'; '.join(diff)}); "
+                                  "choose another --out, or pass --overwrite to replace them")
+        for p in out.iterdir():
+            if p.name != LOCK_FILE: shutil.rmtree(p) if p.is_dir() else p.unlink()
+    elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()):
+        raise FileExistsError(f"{out}: exists, is not empty, and is not a corrmine results folder; choose another --out")
+    write_json(stored, want)
+
+def unclaim_output(out: Path) -> None:
+    "Undo a start that wrote nothing but its settings (a failed start leaves the folder as reusable as it was)."
+    if not out.is_dir() or any(p.is_file() and p.name not in ("eval-settings.json", LOCK_FILE) for p in out.rglob("*")): return
+    (out / "eval-settings.json").unlink(missing_ok=True)
+    for d in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True): d.rmdir()
 
 def blend(frame: np.ndarray, # [H, W, 3] uint8
           ids: np.ndarray, # [H, W] ids (0 = background is left as it is)
@@ -116,6 +132,7 @@ def predict_videos(encoder: torch.nn.Module, # frozen encoder, [B, 3, H, W] -> [
                    done: Callable, # video -> True when its predictions are complete
                    cfg: Config = Config(), # `eval` (propagation) and `device`
                    desc: str = "videos", progress: bool = True,
+                   overwrite: bool = False, # see `claim_output`
                   ) -> Path:
     """The loop every propagation task shares: claim the folder, skip finished videos, encode, propagate, hand over.
     Reading a video (`first`) and writing its predictions (`finish`) run in two threads beside the encoding and the
@@ -123,7 +140,7 @@ def predict_videos(encoder: torch.nn.Module, # frozen encoder, [B, 3, H, W] -> [
     once per video, in order, as in a plain loop; the first error of either stops the loop and is raised, once the
     videos propagated before it are written."""
     out, dev = Path(out), get_device(cfg.device)
-    claim_output(out, want)
+    claim_output(out, want, overwrite)
     encoder = encoder.to(dev).eval()
     videos = list(videos)
     todo = [v for v in videos if not done(v)]                                       # complete ones: resume past them
@@ -149,6 +166,7 @@ def predict_davis(encoder: torch.nn.Module, # frozen encoder
                   cfg: Config = Config(), # `eval` settings and `device`
                   settings: dict | None = None, # identifies the run (encoder, ...); stored and compared
                   progress: bool = True,
+                  overwrite: bool = False, # see `claim_output`
                  ) -> Path:
     "Propagate each sequence's first mask and write palette PNGs; resumes, never mixes runs."
     out = Path(out)
@@ -163,7 +181,7 @@ def predict_davis(encoder: torch.nn.Module, # frozen encoder
         save_overlay(out / "overlays" / f"{seq.name}.jpg", [[blend(frames[t], seq.mask(t)) if t in seq.masks else frames[t] for t in ts],
                                                             [blend(frames[t], preds[t]) for t in ts]])
     return predict_videos(encoder, data, out, {"eval": cfg.to_dict()["eval"], **(settings or {})}, first, finish,
-                          lambda seq: all(p.exists() for p in dst(seq)), cfg, "sequences", progress)
+                          lambda seq: all(p.exists() for p in dst(seq)), cfg, "sequences", progress, overwrite)
 
 # %% ../nbs/16_evaluate.ipynb #ba2cb17a
 class PositionFeatures(torch.nn.Module):

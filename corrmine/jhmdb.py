@@ -112,6 +112,7 @@ def predict_jhmdb(encoder: torch.nn.Module, # frozen encoder
                   settings: dict | None = None, # identifies the run; stored and compared
                   progress: bool = True,
                   cache: str | os.PathLike | None = None, # the cache folder for resized frames
+                  overwrite: bool = False, # see `claim_output`
                  ) -> Path:
     "Propagate frame 0's joints through every video; write positions per video, resumable."
     out, j = Path(out), cfg.jhmdb
@@ -128,7 +129,7 @@ def predict_jhmdb(encoder: torch.nn.Module, # frozen encoder
         save_overlay(out / "overlays" / f"{vid.name.replace('/', '_')}.jpg",
                      [[_draw_joints(vid.frame(t), vid.joints[t], xy[t], on[t]) for t in ts]])
     want = {"eval": cfg.to_dict()["eval"], "jhmdb": cfg.to_dict()["jhmdb"], **(settings or {})}
-    return predict_videos(encoder, data, out, want, first, finish, lambda vid: dst(vid).exists(), cfg, "jhmdb", progress)
+    return predict_videos(encoder, data, out, want, first, finish, lambda vid: dst(vid).exists(), cfg, "jhmdb", progress, overwrite)
 
 def jhmdb_score(data: JhmdbDataset, # the ground truth
                 pred_dir: str | os.PathLike, # `<pred_dir>/<action>/<video>.npz` with positions [T, J, 2], predicted [T, J]

@@ -154,10 +154,11 @@ def match_score(encoder: torch.nn.Module, # frozen encoder
                 settings: dict | None = None, # identifies the run; stored and compared
                 progress: bool = True,
                 extra: dict | None = None, # written into the JSON (provenance)
+                overwrite: bool = False, # see `claim_output`
                ) -> dict:
     "Matching accuracy of an encoder on a benchmark; written to `out` (JSON and CSV), atomically."
     out = Path(out)
-    claim_output(out, {"task": "match", "match": cfg.to_dict()["match"], **(settings or {})})
+    claim_output(out, {"task": "match", "match": cfg.to_dict()["match"], **(settings or {})}, overwrite)
     res = match_accuracy(encoder, load_match_videos(root, cfg.match.gaps, progress=progress), get_device(cfg.device), progress)
     write_json(out / "match_results.json", {**res, "data": str(root), **(extra or {})})
     with atomic_path(out / "per-sequence_match.csv") as tmp:

@@ -9,6 +9,7 @@ import csv
 import io
 import math
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,8 +21,8 @@ from .core import atomic_path, write_json
 from .formats import DataError, read_index_png
 
 # %% auto #0
-__all__ = ['GLOBAL_COLUMNS', 'jaccard', 'seg2bmap', 'boundary_tolerance', 'f_measure', 'db_statistics', 'n_objects',
-           'score_sequence', 'summarize', 'davis_score']
+__all__ = ['GLOBAL_COLUMNS', 'jaccard', 'seg2bmap', 'boundary_tolerance', 'f_measure', 'db_statistics', 'LabelWarning',
+           'n_objects', 'label_problems', 'score_sequence', 'summarize', 'davis_score']
 
 # %% ../nbs/13_davis_metrics.ipynb #fefddec0
 def jaccard(gt: np.ndarray, # [..., H, W] bool true masks
@@ -81,10 +82,28 @@ def db_statistics(values: np.ndarray, # [n] per-frame J or F of one object
     return float(np.nanmean(v)), float(np.nanmean(v > 0.5)), float(np.nanmean(bins[0]) - np.nanmean(bins[3]))
 
 # %% ../nbs/13_davis_metrics.ipynb #571fd1a0
+class LabelWarning(UserWarning):
+    "Ground-truth ids that the toolkit's counting rule turns into a wrong number."
+
 def n_objects(first_gt: np.ndarray) -> int:
     "Number of objects of a sequence: the largest id of its first ground-truth frame, void (255) excluded."
     ids = first_gt[first_gt != 255]
     return int(ids.max()) if ids.size else 0
+
+def label_problems(gt: np.ndarray, # [T, H, W] ground-truth ids of one sequence (or [1, H, W]: its first frame)
+                   name: str = "", # the sequence, for the messages
+                  ) -> list[str]: # one line per problem; empty when the ids are 1..K in frame 0 and no later frame adds one
+    """Ids that make `n_objects` count wrong: frame 0's ids not consecutive from 1 (every missing id counts as an
+    object that is never there, and scores J = F = 1), and ids that appear only after frame 0 (never scored)."""
+    ids0 = {int(i) for i in np.unique(gt[0])} - {0, 255}
+    out = []
+    if ids0 and (gap := sorted(set(range(1, max(ids0) + 1)) - ids0)):
+        out.append(f"{name}: frame 0 has object ids {sorted(ids0)}, not 1..{max(ids0)}; ids {gap if len(gap) <= 5 else f'{gap[:5]}... ({len(gap)})'} "
+                   f"are counted as objects that are never there, each scoring J = F = 1")
+    for t in range(1, len(gt)):
+        if new := sorted({int(i) for i in np.unique(gt[t])} - ids0 - {0, 255}):
+            out.append(f"{name}: frame {t} has object ids {new} that frame 0 does not have; they are not scored"); break
+    return out
 
 def score_sequence(gt: np.ndarray, # [T, H, W] ground-truth ids (255 = void, scored as background)
                    pred: np.ndarray, # [T, H, W] predicted ids
@@ -125,9 +144,10 @@ def _write_csv(path: Path, header: list[str], rows: list[list]):
 
 def _score_one(seq, # a `VideoSequence` with every frame annotated
                pred_dir: Path,
-              ) -> tuple[np.ndarray, np.ndarray]: # J and F, each [K, T-2]
+              ) -> tuple[np.ndarray, np.ndarray, list[str]]: # J and F, each [K, T-2], and `label_problems`
     "Read one sequence's ground truth and predictions and score it; a bad prediction raises `DataError` naming it."
     g = np.stack([seq.mask(t) for t in range(len(seq))])
+    problems = label_problems(g, seq.name)
     p = []
     for t, f in enumerate(seq.frames):
         path = pred_dir / seq.name / f"{f.stem}.png"
@@ -136,7 +156,7 @@ def _score_one(seq, # a `VideoSequence` with every frame annotated
         if m.shape != g.shape[1:]:
             raise DataError(path, f"prediction is {m.shape[0]}x{m.shape[1]}, ground truth is {g.shape[1]}x{g.shape[2]}")
         p.append(m)
-    try: return score_sequence(g, np.stack(p))
+    try: return (*score_sequence(g, np.stack(p)), problems)
     except ValueError as e: raise DataError(pred_dir / seq.name, str(e)) from None
 
 def davis_score(gt, # a `DavisDataset` (the ground truth)
@@ -146,6 +166,7 @@ def davis_score(gt, # a `DavisDataset` (the ground truth)
                 progress: bool = True,
                 extra: dict | None = None, # written into the JSON (settings, provenance)
                 workers: int | None = None, # threads scoring sequences side by side; None: one per available CPU
+                strict: bool = False, # ground-truth ids that `label_problems` finds: an error, instead of a warning
                ) -> dict:
     """Score a predictions folder against DAVIS ground truth; always recomputed, written atomically. Sequences are
     scored in threads (decoding the PNGs and the distance transforms release the GIL); the results, and the first
@@ -154,19 +175,22 @@ def davis_score(gt, # a `DavisDataset` (the ground truth)
     out_dir = Path(out_dir) if out_dir is not None else pred_dir
     seqs = list(gt)
     threads = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    per_object, per_frame = {}, {}
+    per_object, per_frame, problems = {}, {}, []
     with ThreadPoolExecutor(max(1, min(threads, len(seqs)))) as ex:
         try:
-            for seq, (J, F) in zip(seqs, tqdm(ex.map(_score_one, seqs, [pred_dir] * len(seqs)), total=len(seqs),
+            for seq, (J, F, bad) in zip(seqs, tqdm(ex.map(_score_one, seqs, [pred_dir] * len(seqs)), total=len(seqs),
                                               desc="davis-score", unit="seq", disable=not progress)):
+                problems += bad
                 for o in range(len(J)):
                     per_object[f"{seq.name}_{o + 1}"] = (J[o], F[o])
                     per_frame[f"{seq.name}_{o + 1}"] = {"J": J[o].tolist(), "F": F[o].tolist()}
         except BaseException:                                                     # a bad prediction: stop at once
             ex.shutdown(cancel_futures=True); raise
+    if problems and strict: raise DataError(Path(gt.root), "ground-truth ids: " + " | ".join(problems))
+    for line in problems: warnings.warn(f"{line} (the official toolkit's rule; strict scoring refuses it)", LabelWarning, stacklevel=2)
     res = summarize(per_object)
     _write_csv(out_dir / f"global_results-{split}.csv", GLOBAL_COLUMNS, [[res["global"][c] for c in GLOBAL_COLUMNS]])
     _write_csv(out_dir / f"per-sequence_results-{split}.csv", ["Sequence", "J-Mean", "F-Mean"],
                [[n, o["J-Mean"], o["F-Mean"]] for n, o in res["objects"].items()])
-    write_json(out_dir / f"davis_results-{split}.json", {**res, "per_frame": per_frame, **(extra or {})})
+    write_json(out_dir / f"davis_results-{split}.json", {**res, "per_frame": per_frame, "label_problems": problems, **(extra or {})})
     return res

@@ -10,9 +10,12 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
+import platform
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +23,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import Config, atomic_path, parse_cli, same_config, write_json
+from . import __version__ as corrmine_version
+from .core import Config, _flatten, atomic_path, parse_cli, run_command, same_config, write_json
 from .datasets import DavisDataset
 from .evaluate import blend
 from .formats import read_index_png
@@ -33,7 +37,7 @@ __all__ = ['REPORTED_SOURCE', 'REPORTED', 'MINING_COMBOS', 'MINING_TRAINED', 'NE
            'EVAL_TEMPERATURES', 'MINUTES', 'TABLES', 'MATCH_COLS', 'Run', 'plan', 'select', 'record_path',
            'train_config', 'read_inputs', 'is_done', 'ProfileUnavailable', 'check_profile', 'execute', 'pending',
            'load_records', 'seeds_of', 'summarise', 'cell', 'metric', 'gain', 'write_table', 'build_tables',
-           'build_figures', 'main']
+           'build_figures', 'compare_records', 'write_verify_report', 'main', 'cli']
 
 # %% ../nbs/22_reproduce.ipynb #2573cab5
 REPORTED_SOURCE = ("[S] published numbers as later papers quote them: DAVIS-2017 val, JHMDB split 1, VIP val; "
@@ -476,6 +480,61 @@ def build_figures(records: str | os.PathLike, # the records folder of one profil
         written.append(savefig(fig, out, "masks", dpi=60)); plt.close(fig)   # photographs: a light PNG
     return written
 
+# %% ../nbs/22_reproduce.ipynb #692eb769
+def compare_records(committed: dict[str, dict], # the committed records, by name (`load_records`)
+                    fresh: dict[str, dict], # the same runs made again, by name
+                    names: list[str], # the runs compared, in the plan's order
+                    stale: Iterable[str] = (), # committed records made with another configuration than today's plan
+                   ) -> list[dict]: # one row per number: record, key, committed, fresh, difference, seed spread, verdict
+    """Every number of every fresh record against the committed one: `equal` (to the three decimals the tables
+    print), `within the seed spread` (no further from it than the committed seeds of its row are from each other),
+    or `different`; a record missing on either side, or stale, is one row saying so."""
+    stale, rows = set(stale), []
+    for name in names:
+        old, new = committed.get(name), fresh.get(name)
+        if old is None or new is None or name in stale:
+            why = "no committed record" if old is None else "not made again" if new is None else "the committed record is stale"
+            rows.append(dict(record=name, key="", verdict=why)); continue
+        prefix, _, seed = name.rpartition("-s")
+        group = [_flatten(r.get("metrics", {})) for r in seeds_of(committed, prefix)] if seed.isdigit() else []
+        a, b = _flatten(old.get("metrics", {})), _flatten(new.get("metrics", {}))
+        for k in sorted(set(a) | set(b)):
+            x, y = a.get(k), b.get(k)
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y)):
+                if x != y: rows.append(dict(record=name, key=k, committed=x, fresh=y, verdict="different"))
+                continue
+            if math.isnan(x) and math.isnan(y): d = 0.0
+            else: d = abs(float(x) - float(y))
+            xs = [g[k] for g in group if isinstance(g.get(k), (int, float)) and not math.isnan(g[k])]
+            spread = max(xs) - min(xs) if len(xs) >= 2 else None
+            verdict = ("equal" if d == 0 or round(float(x), 3) == round(float(y), 3) else
+                       "within the seed spread" if spread is not None and d <= spread else "different")
+            rows.append(dict(record=name, key=k, committed=x, fresh=y, difference=d, spread=spread, verdict=verdict))
+    return rows
+
+def write_verify_report(rows: list[dict], out: str | os.PathLike, # the report, .md (a .json beside it holds every row)
+                        header: list[str]) -> Path:
+    "The comparison as Markdown: counts per record, then every number that is not equal."
+    out = Path(out)
+    write_json(out.with_suffix(".json"), rows)
+    per = {}
+    for r in rows: per.setdefault(r["record"], []).append(r)
+    lines = ["# Committed records against records made again", "", *header, "",
+             "| record | numbers | equal | within the seed spread | different |", "|---|---|---|---|---|"]
+    for name, rs in per.items():
+        if len(rs) == 1 and not rs[0]["key"]: lines.append(f"| {name} | {rs[0]['verdict']} | | | |"); continue
+        n = {v: sum(r["verdict"] == v for r in rs) for v in ("equal", "within the seed spread", "different")}
+        lines.append(f"| {name} | {len(rs)} | {n['equal']} | {n['within the seed spread']} | {n['different']} |")
+    fmt = lambda v: "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+    odd = [r for r in rows if r["key"] and r["verdict"] != "equal"]
+    if odd:
+        lines += ["", "Numbers that are not equal:", "", "| record | number | committed | made again | difference | seed spread | verdict |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['record']} | {r['key']} | {fmt(r['committed'])} | {fmt(r['fresh'])} | {fmt(r.get('difference'))} | "
+                  f"{fmt(r.get('spread'))} | {r['verdict']} |" for r in odd]
+    with atomic_path(out) as tmp: tmp.write_text("\n".join(lines) + "\n")
+    return out
+
 # %% ../nbs/22_reproduce.ipynb #ebda2e1d
 def main(argv: list[str] | None = None) -> None:
     "The `corrmine-reproduce` command: run what is missing of a profile, then build its tables."
@@ -490,10 +549,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", default="0,1,2", help="training seeds of the compared rows")
     p.add_argument("--ablation-steps", type=int, default=100, help="training steps of each ablation and sensitivity run")
     p.add_argument("--repo", default=".", help="the repository root")
+    p.add_argument("--version", action="version", version=f"%(prog)s {corrmine_version}")
+    p.add_argument("--verify", action="store_true", help="make the runs again into --verify-into and compare every number with the committed records")
+    p.add_argument("--verify-into", default="runs/verify", help="the scratch folder of --verify (default: %(default)s)")
     p.add_argument("overrides", nargs="*", help="config overrides for every training run, e.g. device=cuda train.workers=4")
     a = p.parse_args(argv)
     if a.profile == "paper" and not a.data_root: p.error("--profile paper needs --data-root")
     data_root = a.data_root or "data/bench"
+    if a.profile == "synthetic" and not Path(data_root).is_dir() and (a.check or a.dry_run):
+        print(f"[corrmine] the embedded benchmark is not in {data_root} yet: `bash reproduce.sh` generates it first "
+              f"(corrmine-synth --preset bench --out {data_root}, about a minute)")
     if a.check:
         try: check_profile(a.profile, data_root)
         except ProfileUnavailable as e: raise SystemExit(f"[corrmine] {e}")
@@ -505,6 +570,12 @@ def main(argv: list[str] | None = None) -> None:
         print("[corrmine] CUDA is available: the synthetic profile trains and evaluates on it (device=cuda)")
     runs = select(plan(a.profile, data_root, seeds, a.ablation_steps, runs_dir=a.runs, results=a.results,
                        overrides=overrides), a.only)
+    committed = Path(a.results) / "records" / a.profile
+    if a.verify:                                    # the same plan, made again from nothing into the scratch folder
+        stale = [r.name for r in runs if record_path(committed, r).exists() and not is_done(committed, r)]
+        a.results, a.runs = str(Path(a.verify_into) / "results"), str(Path(a.verify_into) / "runs")
+        runs = select(plan(a.profile, data_root, seeds, a.ablation_steps, runs_dir=a.runs, results=a.results,
+                           overrides=overrides), a.only)
     records = Path(a.results) / "records" / a.profile
     todo = pending(records, runs)
     width = max(len(r.name) for r in runs)
@@ -533,4 +604,17 @@ def main(argv: list[str] | None = None) -> None:
     tables += build_figures(records, Path(a.results) / "tables" / a.profile,
                             Path(a.repo) / "data" / "predictions" / "davis" if a.profile == "synthetic" else None)
     for t in tables: print(f"[corrmine] {t}")
+    if a.verify:
+        rows = compare_records(load_records(committed), load_records(records), [r.name for r in runs], stale)
+        head = [f"Committed: `{committed}`. Made again: `{records}`, on {platform.node()} ({os.cpu_count()} CPUs, "
+                f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}), {time.strftime('%Y-%m-%d %H:%M')}"
+                + (f", table {a.only} only." if a.only else ".")]
+        rep = write_verify_report(rows, Path(a.verify_into) / f"verify-{a.profile}.md", head)
+        n = {v: sum(r["verdict"] == v for r in rows if r["key"]) for v in ("equal", "within the seed spread", "different")}
+        print(f"[corrmine] verified {sum(n.values())} numbers: {n['equal']} equal, {n['within the seed spread']} within the seed "
+              f"spread, {n['different']} different; report {rep}")
     if failed: raise SystemExit(f"{len(failed)} run(s) failed: {', '.join(r.name for r in failed)}; run the command again to retry them")
+
+def cli(argv: list[str] | None = None) -> None:
+    "The `corrmine-reproduce` console entry point: `main`, with errors as one line (`run_command`)."
+    run_command(main, argv)

@@ -6,21 +6,28 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import sys
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from .core import Config, get_device, run_info
-from .datasets import DavisDataset, JhmdbDataset, VipDataset
+from . import __version__ as corrmine_version
+from .core import Config, folder_lock, get_device, run_command, run_info, weights_digest
+from .datasets import DavisDataset, JhmdbDataset, PoseVideo, VipDataset
 from .encoder import load_encoder, reestimate_bn
-from .evaluate import predict_davis
+from .evaluate import predict_davis, unclaim_output
+from .formats import DataError
 from .jhmdb import jhmdb_score, predict_jhmdb
 from .matching import match_score
-from .metrics import davis_score
+from .metrics import davis_score, label_problems
 from .vip import predict_vip, vip_score
 
 # %% auto #0
-__all__ = ['TASKS', 'DEFAULT_SPLIT', 'task_data', 'score', 'match_metrics', 'evaluate', 'format_metrics', 'main']
+__all__ = ['TASKS', 'DEFAULT_SPLIT', 'task_data', 'score', 'match_metrics', 'data_digest', 'evaluate', 'format_metrics', 'main',
+           'cli']
 
 # %% ../nbs/20_tasks.ipynb #7c862107
 TASKS = {"davis": "DAVIS-2017 root (JPEGImages/, Annotations/, ImageSets/)",
@@ -50,9 +57,10 @@ def score(task: str, # 'davis', 'jhmdb' or 'vip'
           split: str | None = None,
           extra: dict | None = None, # written into the metrics' JSON (settings, provenance)
           progress: bool = True,
+          strict: bool = False, # DAVIS: ground-truth ids that `label_problems` finds are an error, not a warning
          ) -> dict[str, float]:
     "Score a predictions folder; returns the headline metrics."
-    if task == "davis": return davis_score(data, pred, out, split or DEFAULT_SPLIT[task], extra=extra, progress=progress)["global"]
+    if task == "davis": return davis_score(data, pred, out, split or DEFAULT_SPLIT[task], extra=extra, progress=progress, strict=strict)["global"]
     if task == "jhmdb": return {k: v for k, v in jhmdb_score(data, pred, out, extra=extra).items() if k.startswith("PCK@")}
     if task == "vip": return {"mIoU": vip_score(data, pred, out, extra=extra)["mIoU"]}
     raise ValueError(f"task {task!r}: only davis, jhmdb and vip predictions are scored from a folder")
@@ -63,24 +71,64 @@ def match_metrics(res: dict) -> dict[str, float]:
     for k, s in res["sets"].items(): out[k], out[f"{k} moved"] = s["accuracy"], s["moved accuracy"]
     return {**out, "collapse": res["collapse"]}
 
+def data_digest(task: str, # one of `TASKS`
+                data, # from `task_data`; None for 'match'
+                root: str | os.PathLike, # the dataset's root
+               ) -> str:
+    """A fingerprint of everything an evaluation reads: each video's name and length and the bytes of its frames and
+    annotations, in order (JHMDB: its joints; `match`: also each scene file). Other data under the same names, or the
+    same files edited, give another fingerprint."""
+    h = hashlib.blake2b(digest_size=12)
+    videos = DavisDataset(Path(root) / "DAVIS", DEFAULT_SPLIT["match"]) if task == "match" else data
+    for v in videos:
+        h.update(f"\0{v.name}\0{len(v)}".encode())
+        files = [*v.frames, *(m for _, m in sorted(getattr(v, "masks", {}).items()))]
+        if task == "match": files.append(Path(root) / "GT" / v.name / "scene.json")
+        for f in files:
+            h.update(f"\0{f.name}\0".encode())
+            with open(f, "rb") as fh:
+                while chunk := fh.read(1 << 20): h.update(chunk)
+        if isinstance(v, PoseVideo): h.update(np.ascontiguousarray(v.joints, np.float64).tobytes())
+    return h.hexdigest()
+
 def evaluate(encoder: torch.nn.Module, # frozen encoder, [B, 3, H, W] -> [B, d, h, w]
              task: str, # one of `TASKS`
              root: str | os.PathLike, # the dataset's root (see `TASKS`)
-             out: str | os.PathLike, # predictions and metrics folder; a finished run there is resumed
+             out: str | os.PathLike, # predictions and metrics folder; a run there made from the same inputs is completed
              cfg: Config = Config(), # `eval`, the task's own section, and `device`
              split: str | None = None, # see `task_data`
-             settings: dict | None = None, # identifies the run (encoder, seed, ...); stored and compared
+             settings: dict | None = None, # anything else that identifies the run; stored and compared
              cache: str | os.PathLike | None = None, # the cache folder for resized frames
              extra: dict | None = None, # written into the metrics' JSON
              progress: bool = True,
+             overwrite: bool = False, # clear a folder made from other inputs instead of refusing it
+             strict: bool = False, # DAVIS: ground-truth ids that `label_problems` finds are an error, not a warning
             ) -> dict[str, float]:
-    "The one evaluation call: predict (resumable) and score one task; returns its headline metrics."
-    if task == "match": return match_metrics(match_score(encoder, root, out, cfg, settings, progress, extra))
-    data = task_data(task, root, split)
-    if task == "davis": predict_davis(encoder, data, out, cfg, settings, progress)
-    elif task == "jhmdb": predict_jhmdb(encoder, data, out, cfg, settings, progress, cache)
-    else: predict_vip(encoder, data, out, cfg, settings, progress=progress, cache=cache)
-    return score(task, data, out, None, split, extra, progress)
+    """The one evaluation call: predict (resumable) and score one task; returns its headline metrics.
+
+    The folder is keyed on what the result is made from: the encoder's weights (`weights_digest`), the bytes of the
+    data (`data_digest`), the task's settings and `settings`; a folder made from other inputs is refused with the
+    keys that differ. One process holds it at a time (`folder_lock`), and a start that fails before it writes a
+    prediction leaves it as it was."""
+    if task not in TASKS: raise ValueError(f"task {task!r}: expected one of {sorted(TASKS)}")
+    out = Path(out)
+    data = task_data(task, root, split) if task != "match" else None
+    if strict and task == "davis":                                                # before any work: frame 0's ids
+        if bad := [x for seq in data for x in label_problems(seq.mask(0)[None], seq.name)]:
+            raise DataError(Path(root), "ground-truth ids: " + " | ".join(bad))
+    want = {**(settings or {}), "encoder weights": f"{type(encoder).__name__} {weights_digest(encoder)}",
+            "data": data_digest(task, data, root)}
+    with folder_lock(out):
+        fresh = not (out / "eval-settings.json").exists()
+        try:
+            if task == "match": return match_metrics(match_score(encoder, root, out, cfg, want, progress, extra, overwrite))
+            if task == "davis": predict_davis(encoder, data, out, cfg, want, progress, overwrite)
+            elif task == "jhmdb": predict_jhmdb(encoder, data, out, cfg, want, progress, cache, overwrite)
+            else: predict_vip(encoder, data, out, cfg, want, progress=progress, cache=cache, overwrite=overwrite)
+            return score(task, data, out, None, split, extra, progress, strict)
+        except BaseException:
+            if fresh: unclaim_output(out)
+            raise
 
 def format_metrics(res: dict[str, float]) -> str:
     "One line of `name value` pairs, three decimals."
@@ -90,12 +138,15 @@ def format_metrics(res: dict[str, float]) -> str:
 def _encoder_args(d: argparse.ArgumentParser) -> None:
     d.add_argument("--encoder", required=True, help="random | imagenet | colour | path to a corrmine checkpoint")
     d.add_argument("--bn-frames", help="re-estimate the BatchNorm statistics on frames drawn from this folder of training videos first")
+    d.add_argument("--overwrite", action="store_true", help="--out holds results made from other inputs: clear it instead of refusing")
     d.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.temperature=0.07 device=cpu")
 
 def main(argv: list[str] | None = None) -> None:
     "The `corrmine-eval` command: `davis|jhmdb|vip` (propagate and score), `<task>-score` (score a folder), `match`."
-    p = argparse.ArgumentParser(prog="corrmine-eval", description="Label propagation and the DAVIS, JHMDB and VIP metrics; matching accuracy on the embedded benchmark.")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p = argparse.ArgumentParser(prog="corrmine-eval", description="Label propagation and the DAVIS, JHMDB and VIP metrics; matching accuracy on the embedded benchmark.",
+                                epilog="--debug anywhere shows the traceback of an error.")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (they are shown only on a terminal anyway)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {corrmine_version}")
     sub = p.add_subparsers(dest="task", required=True)
     for task, root in {k: v for k, v in TASKS.items() if k != "match"}.items():
         d = sub.add_parser(task, help=f"propagate an encoder's labels on {task.upper()}-style data and score them")
@@ -103,22 +154,33 @@ def main(argv: list[str] | None = None) -> None:
         d.add_argument("--out", required=True, help="predictions, metrics and overlays folder")
         d.add_argument("--split", default="val" if task == "davis" else "1", help="DAVIS: the ImageSets list; JHMDB: the split number")
         d.add_argument("--cache", help="cache folder for resized frames (default $CORRMINE_CACHE or ~/.cache/corrmine)")
+        if task == "davis": d.add_argument("--strict", action="store_true", help="refuse ground truth whose object ids are not 1..K in frame 0, instead of warning")
         _encoder_args(d)
         s = sub.add_parser(f"{task}-score", help=f"score an existing {task.upper()} predictions folder")
         s.add_argument("--data", required=True, help=f"the {root}"); s.add_argument("--pred", required=True)
         s.add_argument("--split", default="val" if task == "davis" else "1"); s.add_argument("--out", help="where the metrics go (default: --pred)")
+        if task == "davis": s.add_argument("--strict", action="store_true", help="refuse ground truth whose object ids are not 1..K in frame 0")
     m = sub.add_parser("match", help="matching accuracy of an encoder on a corrmine-synth benchmark (exact ground truth)")
     m.add_argument("--data", required=True, help="a corrmine-synth benchmark root (DAVIS/ and GT/)")
     m.add_argument("--out", required=True, help="results folder")
     _encoder_args(m)
     a = p.parse_args(argv)
-    task = a.task.removesuffix("-score")
+    task, strict = a.task.removesuffix("-score"), getattr(a, "strict", False)
+    bars = not a.quiet and sys.stderr.isatty()                                    # no bars in a log file
     if a.task.endswith("-score"):
-        print(format_metrics(score(task, task_data(task, a.data, a.split), a.pred, a.out, a.split, progress=not a.quiet))); return
+        print(format_metrics(score(task, task_data(task, a.data, a.split), a.pred, a.out, a.split, progress=bars, strict=strict)))
+        return
     cfg = Config().override(a.overrides)
+    dev = get_device(cfg.device)
     enc = load_encoder(a.encoder, cfg.model, cfg.seed)
-    if a.bn_frames: reestimate_bn(enc, a.bn_frames, seed=cfg.seed, device=get_device(cfg.device))
-    settings = {"encoder": a.encoder, "seed": cfg.seed, **({"bn_frames": a.bn_frames} if a.bn_frames else {})}
-    extra = {"settings": {**settings, **cfg.to_dict()}, "run": run_info(get_device(cfg.device))}
-    res = evaluate(enc, task, a.data, a.out, cfg, getattr(a, "split", None), settings, getattr(a, "cache", None), extra, progress=not a.quiet)
+    if a.bn_frames: reestimate_bn(enc, a.bn_frames, seed=cfg.seed, device=dev)
+    named = {"encoder": a.encoder, "seed": cfg.seed, **({"bn_frames": a.bn_frames} if a.bn_frames else {})}
+    extra = {"settings": {**named, **cfg.to_dict()}, "run": run_info(dev)}
+    res = evaluate(enc, task, a.data, a.out, cfg, getattr(a, "split", None), None, getattr(a, "cache", None), extra,
+                   progress=bars, overwrite=a.overwrite, strict=strict)
     print(format_metrics(res))
+    if not a.quiet: print(f"[corrmine] results in {a.out}" + ("" if task == "match" else f" (overlays in {Path(a.out) / 'overlays'})"))
+
+def cli(argv: list[str] | None = None) -> None:
+    "The console entry point: `main`, with errors as one line (`run_command`)."
+    run_command(main, argv)

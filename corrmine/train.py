@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import math
 import os
+import sys
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -21,8 +22,11 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
 from .affinity import affinity, clip_affinity
-from .core import Config, atomic_path, describe, get_device, run_info, same_config, seed_everything, write_json
+from . import __version__ as corrmine_version
+from .core import (LOCK_FILE, Config, ConfigError, atomic_path, config_diff, describe, folder_lock, get_device, run_command,
+                           run_info, seed_everything, weights_digest, write_json)
 from .datasets import ClipDataset, seed_worker
+from .formats import DataError
 from .encoder import CorrNet, load_state_strict, read_checkpoint
 from .evaluate import frame_features
 from .loss import cltc_loss
@@ -34,8 +38,8 @@ from .truth import cell_index, positive_precision
 from .window import crop_centres
 
 # %% auto #0
-__all__ = ['PRESETS', 'preset', 'setup_distributed', 'ClipStream', 'clip_loader', 'lr_factor', 'probe_precision', 'claim_run',
-           'save_checkpoint', 'weights_digest', 'RunLog', 'read_log', 'main', 'cli']
+__all__ = ['PRESETS', 'NOT_THE_RUN', 'preset', 'setup_distributed', 'ClipStream', 'clip_loader', 'lr_factor', 'probe_precision',
+           'claim_run', 'unclaim_run', 'save_checkpoint', 'RunLog', 'read_log', 'main', 'command', 'cli']
 
 # %% ../nbs/21_train.ipynb #dd35a318
 PRESETS = {
@@ -106,7 +110,11 @@ def clip_loader(data: ClipDataset, # the training clips
                ) -> DataLoader:
     "The training loop's endless stream of batches: this process's share of each epoch, read ahead by `workers` processes."
     return DataLoader(data, batch_size=per, sampler=ClipStream(len(data), rank, world, seed, start), num_workers=workers,
-                      worker_init_fn=seed_worker, persistent_workers=workers > 0, pin_memory=pin, drop_last=True)
+                      worker_init_fn=_loader_worker, persistent_workers=workers > 0, pin_memory=pin, drop_last=True)
+
+def _loader_worker(worker_id: int) -> None:
+    "Seed the worker, and leave Ctrl-C to the training process, which stops at a step and checkpoints."
+    seed_worker(worker_id); signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
     "Linear warm-up, then cosine decay to 0 at `total`."
@@ -143,31 +151,39 @@ def probe_precision(model: torch.nn.Module, # the trained network (head included
                 recall=div(tot["right"], tot["matchable"]), **tot)
 
 # %% ../nbs/21_train.ipynb #245c128f
+NOT_THE_RUN = ["train.resume", "train.out"]   # how to start, and where the folder is now, are not what runs
+
 def claim_run(out: Path, # the run folder
               cfg: Config, # this run's configuration
              ) -> Path | None: # the checkpoint to resume from, if any
-    "Make `out` this run's folder: new, or one holding the same configuration (resumed); refuse anything else."
+    """Make `out` this run's folder: new, or one holding the same run (resumed, wherever the folder has been moved);
+    refuse anything else, naming the keys that differ."""
     stored = out / "config.json"
-    if stored.exists():                       # how to start is not what runs; a field added since matches at its default
-        if not same_config(json.loads(stored.read_text()), cfg.to_dict(), ignore=["train.resume"]):
-            raise FileExistsError(f"{out}: holds a run with another configuration ({stored}); choose another train.out")
+    if stored.exists():                       # a field added since the folder was written matches at its default
+        try: have = json.loads(stored.read_text())
+        except (OSError, ValueError): raise DataError(stored, "cannot be read; choose another train.out") from None
+        if diff := config_diff(have, cfg.to_dict(), Config().to_dict(), NOT_THE_RUN):
+            raise FileExistsError(f"{out}: holds a run with another configuration ({'; '.join(diff[:8])}"
+                                  f"{f'; and {len(diff) - 8} more' if len(diff) > 8 else ''}); choose another train.out")
         if cfg.train.resume == "never": raise FileExistsError(f"{out}: holds a run, and train.resume=never refuses to continue it")
         ckpt = out / "checkpoint.pt"
         return ckpt if ckpt.exists() else None
-    if out.exists() and any(out.iterdir()): raise FileExistsError(f"{out}: exists, is not empty, and is not a corrmine run folder")
+    if out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()):
+        raise FileExistsError(f"{out}: exists, is not empty, and is not a corrmine run folder; choose another train.out")
     write_json(stored, cfg.to_dict())
     return None
+
+def unclaim_run(out: Path) -> None:
+    "Undo a start that failed before its first step: what it wrote goes, so the corrected command is not refused."
+    if (out / "checkpoint.pt").exists(): return
+    for p in [out / "config.json", out / "log.jsonl", *out.glob("run-info-*.json")]: p.unlink(missing_ok=True)
+    for d in ("tensorboard", "val"):
+        if (out / d).is_dir(): shutil.rmtree(out / d)
 
 def save_checkpoint(path: Path, state: dict) -> Path:
     "Write a checkpoint atomically: a crash never leaves half a file."
     with atomic_path(path) as tmp: torch.save(state, tmp)
     return path
-
-def weights_digest(model: torch.nn.Module) -> str:
-    "A fingerprint of a model's weights and buffers: equal digests, equal tensors."
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 class RunLog:
     "JSON lines in `log.jsonl`, and TensorBoard when it is installed; rank 0 only."
@@ -210,8 +226,29 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
     """
     t = cfg.train
     rank, world, dev = setup_distributed(cfg.device)
-    if t.batch_size % world: raise ValueError(f"train.batch_size = {t.batch_size} clips cannot be split over {world} processes")
-    out = Path(t.out)
+    if t.batch_size % world:
+        raise ConfigError("train.batch_size", t.batch_size, f"must be a multiple of the {world} processes, each taking its share of a batch")
+    # the inputs first: nothing is written before they are known to be there and readable
+    for key, where in (("train.data", t.data), ("train.probe", t.probe)):
+        if where and not Path(where).is_dir():
+            raise DataError(Path(where), f"no such folder ({key}; a relative path is read from {Path.cwd()}): run from the "
+                            "repository root, or give an absolute path; `bash reproduce.sh` generates the embedded benchmark")
+    if not t.data: raise ConfigError("train.data", t.data, "the folder of training videos must be given (train.data=DIR)")
+    data = ClipDataset(t.data, t, seed=cfg.seed)
+    gaps = tuple(sorted(set(t.frame_gaps)))
+    probe = load_match_videos(t.probe, gaps, progress=False) if t.probe and rank == 0 else None
+    out, started = Path(t.out), {"step": False}
+    with folder_lock(out) if rank == 0 else contextlib.nullcontext():            # one process of one run per folder
+        fresh = rank == 0 and not (out / "config.json").exists()
+        try: return _train(cfg, rank, world, dev, data, probe, gaps, progress, started)
+        except BaseException:
+            if fresh and not started["step"]: unclaim_run(out)                  # a failed start leaves the folder reusable
+            raise
+
+def _train(cfg: Config, rank: int, world: int, dev: torch.device, data: ClipDataset, probe: list[MatchVideo] | None,
+           gaps: tuple[int, ...], progress: bool, started: dict) -> dict:
+    "The body of `main`, once its inputs are read and its folder is held."
+    t, out = cfg.train, Path(cfg.train.out)
     # the run folder: rank 0 claims it (new, or the same run resumed); the others follow
     resume = claim_run(out, cfg) if rank == 0 else None
     if world > 1:
@@ -236,10 +273,8 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
     amp = (torch.autocast("cuda", dtype=torch.bfloat16 if t.amp == "bf16" else torch.float16)
            if dev.type == "cuda" and t.amp != "none" else contextlib.nullcontext())
     # the data: an endless, resumable stream of clips; this rank's share of each batch
-    data, per = ClipDataset(t.data, t, seed=cfg.seed), t.batch_size // world
+    per = t.batch_size // world
     loader = clip_loader(data, per, rank, world, cfg.seed, step * per, t.workers, pin=dev.type == "cuda")
-    gaps = tuple(sorted(set(t.frame_gaps)))
-    probe = load_match_videos(t.probe, gaps, progress=False) if t.probe and rank == 0 else None
     log, info = RunLog(out, rank == 0), run_info(dev)
     if rank == 0: write_json(out / f"run-info-{step:06d}.json", {**info, "world": world, "resumed_from": step})
 
@@ -261,16 +296,20 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
         return rec
 
     stop = {"signal": 0}
-    def on_term(signum, frame): stop["signal"] = signum
-    old_handler = signal.signal(signal.SIGTERM, on_term)
+    def on_stop(signum, frame):                        # SIGTERM or Ctrl-C: stop at the next step and checkpoint
+        if signum == signal.SIGINT and stop["signal"] == signal.SIGINT: raise KeyboardInterrupt   # a second Ctrl-C: at once
+        stop["signal"] = signum
+        if rank == 0 and signum == signal.SIGINT:
+            print("\n[corrmine] stopping at the end of this step, then writing a checkpoint (Ctrl-C again stops at once)", file=sys.stderr)
+    old_handlers = {s: signal.signal(s, on_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     last = measure() if step == 0 else {}
     bar = tqdm(total=t.steps, initial=step, desc="train", unit="step", disable=not (progress and rank == 0))
     model.train()
     batches, tick, clips, gn = iter(loader), time.perf_counter(), 0, torch.tensor(math.nan)
     try:
         while step < t.steps:
-            batch = next(batches)
-            halt = torch.tensor([float(stop["signal"] > 0)], device=dev)             # SIGTERM on any process: all stop here,
+            batch = next(batches)                   # the loader's workers ignore Ctrl-C: it reaches this process alone
+            halt = torch.tensor([float(stop["signal"] > 0)], device=dev)             # a stop on any process: all stop here,
             if world > 1: dist.all_reduce(halt)                                   # before this batch touches the model
             if halt.item() > 0: break
             x, dts = batch["frames"].to(dev, non_blocking=True), batch["dts"].to(dev)
@@ -299,7 +338,7 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
                 gn = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip if t.grad_clip > 0 else math.inf)
                 scaler.step(opt); scaler.update()
             sched.step()
-            step, clips = step + 1, clips + B * world
+            step, clips, started["step"] = step + 1, clips + B * world, True
             bar.update(1); bar.set_postfix(loss=f"{stats['loss']:.3f}", pos=f"{stats['pos_frac']:.2f}", neg=f"{stats['neg_median']:.0f}",
                                            few=f"{stats['neg_few']:.2f}", lower=f"{stats['neg_lower']:.2f}")
             if step % t.log_every == 0:
@@ -315,7 +354,8 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
             last = measure(final=step == t.steps) or last
         if stop["signal"] and rank == 0: save_checkpoint(out / "checkpoint.pt", state())
     finally:
-        bar.close(); signal.signal(signal.SIGTERM, old_handler)
+        bar.close()
+        for sig, h in old_handlers.items(): signal.signal(sig, h)
         if world > 1:                                     # DDP syncs buffers at each forward; make the last one hold too
             for b in net.buffers(): dist.broadcast(b, 0)
             dist.barrier()
@@ -323,14 +363,31 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
                 weights=weights_digest(net), **last)
 
 # %% ../nbs/21_train.ipynb #36c8de4e
-def cli(argv: list[str] | None = None) -> None:
-    "The `corrmine-train` command: a preset, then `key=value` overrides."
-    p = argparse.ArgumentParser(prog="corrmine-train", description="Train the encoder with mined positives and curriculum negatives.")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="synthetic-cpu")
+def command(argv: list[str] | None = None) -> None:
+    "The `corrmine-train` command's body: a preset, then `key=value` overrides; errors are raised (`cli` prints them)."
+    p = argparse.ArgumentParser(prog="corrmine-train", description="Train the encoder with mined positives and curriculum negatives.",
+                                epilog="example: corrmine-train --preset synthetic-cpu seed=1 train.out=runs/seed1 train.steps=100\n"
+                                       "--debug anywhere shows the traceback of an error.", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="synthetic-cpu", help="the settings to start from (default: %(default)s)")
     p.add_argument("--print-config", action="store_true", help="print the configuration with its source tags and stop")
+    p.add_argument("--version", action="version", version=f"%(prog)s {corrmine_version}")
     p.add_argument("overrides", nargs="*", help="config overrides, e.g. seed=1 train.out=runs/seed1 train.steps=100")
     a = p.parse_args(argv)
     cfg = preset(a.preset, a.overrides)
     if a.print_config: print(describe(cfg)); return
-    res = main(cfg)
-    print(json.dumps({k: v for k, v in res.items()}, default=str))
+    res = main(cfg, progress=sys.stderr.isatty())                                # no bar in a log file
+    if int(os.environ.get("RANK", "0")) != 0: return
+    out, t = Path(cfg.train.out), cfg.train
+    val = res.get("val")
+    if val: print("[corrmine] validation on the probe videos: " + " | ".join(f"{k} {v:.3f}" for k, v in val.items() if "moved" not in k))
+    if res["interrupted"]:
+        print(f"[corrmine] stopped at step {res['step']} of {t.steps}; checkpoint {out / 'checkpoint.pt'}; "
+              "the same command resumes from it")
+    else:
+        print(f"[corrmine] trained {res['step']} steps; checkpoint {out / 'checkpoint.pt'}, log {out / 'log.jsonl'}\n"
+              f"[corrmine] evaluate it: corrmine-eval davis --encoder {out / 'checkpoint.pt'} --data DAVIS_ROOT --out {out / 'eval-davis'}"
+              " (the embedded benchmark's: data/bench/DAVIS)")
+
+def cli(argv: list[str] | None = None) -> None:
+    "The `corrmine-train` console entry point: `command`, with errors as one line (`run_command`)."
+    run_command(command, argv)

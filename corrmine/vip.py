@@ -54,6 +54,7 @@ def predict_vip(encoder: torch.nn.Module, # frozen encoder
                 n_classes: int = N_CLASSES,
                 progress: bool = True,
                 cache: str | os.PathLike | None = None, # the cache folder for resized frames and labels
+                overwrite: bool = False, # see `claim_output`
                ) -> Path:
     "Propagate frame 0's part map through every video; write index PNGs, resumable."
     out = Path(out)
@@ -77,7 +78,7 @@ def predict_vip(encoder: torch.nn.Module, # frozen encoder
                      [[blend(small(t), seq.mask(t)) if t in seq.masks else small(t) for t in ts],
                       [blend(small(t), preds[t]) for t in ts]])
     want = {"eval": cfg.to_dict()["eval"], "vip": cfg.to_dict()["vip"], "n_classes": n_classes, **(settings or {})}
-    return predict_videos(encoder, data, out, want, first, finish, lambda seq: all(p.exists() for p in dst(seq)), cfg, "vip", progress)
+    return predict_videos(encoder, data, out, want, first, finish, lambda seq: all(p.exists() for p in dst(seq)), cfg, "vip", progress, overwrite)
 
 def vip_score(data: VipDataset, # the ground truth
               pred_dir: str | os.PathLike, # `<pred_dir>/<video>/<frame>.png` index PNGs

@@ -3,6 +3,7 @@ non-finite losses, and run folders that are resumed or refused. Seeded, CPU only
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import torch
 
 import corrmine.train as tr
 from corrmine.affinity import clip_affinity
-from corrmine.core import Config, _flatten
+from corrmine.core import Config, FolderBusy, _flatten
+from corrmine.formats import DataError
 from corrmine.datasets import ClipDataset
 from corrmine.encoder import read_checkpoint
 from corrmine.loss import cltc_loss
@@ -75,12 +77,57 @@ def test_run_folders_are_resumed_or_refused(tiny, tmp_path):
     del stored["train"]["keep_every"]; (tmp_path / "run/config.json").write_text(json.dumps(stored))
     assert main(cfg, progress=False)["step"] == 2                                  # the new field at its default: same run
     with pytest.raises(FileExistsError, match="another configuration"): main(cfg.override({"train.keep_every": 1}), progress=False)
-    with pytest.raises(FileExistsError, match="another configuration"): main(cfg.override({"loss.tau": 0.3}), progress=False)
+    with pytest.raises(FileExistsError, match=r"another configuration \(loss.tau: 0.2 -> 0.3\)"):
+        main(cfg.override({"loss.tau": 0.3}), progress=False)                     # the refusal names the key that differs
     with pytest.raises(FileExistsError, match="resume=never"): main(cfg.override({"train.resume": "never"}), progress=False)
     (tmp_path / "other").mkdir(); (tmp_path / "other/notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a corrmine run folder"): main(small(tiny, tmp_path / "other"), progress=False)
+    # a run folder moved elsewhere is the same run: its own path is not part of what is compared
+    shutil.copytree(tmp_path / "run", tmp_path / "moved")
+    assert main(cfg.override({"train.out": str(tmp_path / "moved")}), progress=False)["step"] == 2
     ck = read_checkpoint(tmp_path / "run/checkpoint.pt")
     assert set(ck) == {"model", "optimizer", "scheduler", "scaler", "curriculum", "step", "nonfinite", "config", "commit"}
+
+
+def test_ctrl_c_stops_at_a_step_and_checkpoints(tiny, tmp_path, monkeypatch):
+    get = ClipDataset.__getitem__
+    def interrupt_at(self, k):
+        if k == 3 * 2: os.kill(os.getpid(), signal.SIGINT)                         # Ctrl-C while the clips of step 3 are read
+        return get(self, k)
+    monkeypatch.setattr(ClipDataset, "__getitem__", interrupt_at)
+    cut = main(small(tiny, tmp_path / "cut"), progress=False)
+    assert cut["interrupted"] and cut["step"] == 3
+    assert read_checkpoint(tmp_path / "cut/checkpoint.pt")["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler            # the handler is given back
+    monkeypatch.setattr(ClipDataset, "__getitem__", get)
+    assert main(small(tiny, tmp_path / "cut"), progress=False)["step"] == 8         # and the same command resumes
+
+
+def test_a_failed_start_leaves_the_folder_reusable(tiny, tmp_path, monkeypatch):
+    # inputs are checked before anything is written: a wrong train.data leaves no folder behind
+    with pytest.raises(DataError, match="no such folder .train.data"):
+        main(small(tiny, tmp_path / "run", **{"train.data": str(tmp_path / "nowhere")}), progress=False)
+    assert not (tmp_path / "run").exists()
+    # a failure after the folder was claimed and before the first step: what it wrote goes
+    real = tr.CorrNet
+    def broken(*a, **k): raise RuntimeError("out of memory")
+    monkeypatch.setattr(tr, "CorrNet", broken)
+    with pytest.raises(RuntimeError, match="out of memory"): main(small(tiny, tmp_path / "run", **{"loss.tau": 0.3}), progress=False)
+    assert not (tmp_path / "run").exists()
+    monkeypatch.setattr(tr, "CorrNet", real)
+    assert main(small(tiny, tmp_path / "run", **{"train.steps": 2}), progress=False)["step"] == 2    # the corrected command runs
+
+
+def test_two_trainings_cannot_share_a_folder(tiny, tmp_path):
+    out = tmp_path / "run"
+    code = f"from corrmine.core import folder_lock\nimport time\nwith folder_lock({str(out)!r}): print('held', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FolderBusy, match=f"in use by process {holder.pid}"): main(small(tiny, out), progress=False)
+        assert not (out / "config.json").exists()
+    finally:
+        holder.kill(); holder.wait()
 
 
 def test_non_finite_losses_are_skipped_then_stop_the_run(tiny, tmp_path, monkeypatch):
