@@ -531,9 +531,10 @@ def run_command(main: typing.Callable[[list[str]], typing.Any], # a command's bo
     debug = "--debug" in argv or os.environ.get("CORRMINE_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
     try: main(argv)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         if debug: raise
-        print("[corrmine] interrupted: what was written is kept, and the same command continues from it", file=sys.stderr)
+        print(f"[corrmine] interrupted{f' ({e})' if str(e) else ''}: what was written is kept, and the same command continues from it",
+              file=sys.stderr)
         raise SystemExit(130) from None
     except USER_ERRORS as e:
         if debug: raise

@@ -156,8 +156,12 @@ def predict_videos(encoder: torch.nn.Module, # frozen encoder, [B, 3, H, W] -> [
                 if written is not None: written.result()                             # the previous video's errors
                 written = writer.submit(finish, v, frames, soft)
             if written is not None: written.result()
+        except KeyboardInterrupt:                                                    # Ctrl-C: say how far it got, below
+            reader.shutdown(cancel_futures=True); stopped = True
         except BaseException:                                                        # the videos before still get written
             reader.shutdown(cancel_futures=True); raise
+        else: stopped = False
+    if stopped: raise KeyboardInterrupt(f"{out}: {sum(bool(done(v)) for v in videos)} of {len(videos)} {desc} done")
     return out
 
 def predict_davis(encoder: torch.nn.Module, # frozen encoder
