@@ -26,7 +26,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import __version__ as corrmine_version
-from .core import apply_overrides, opt, run_command, write_json, Section
+from .core import Range, apply_overrides, opt, run_command, write_json, Section
 from .formats import DataError, write_flo, write_joints_mat, write_occlusion, write_palette_png
 
 # %% auto #0
@@ -41,34 +41,35 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immu
 @dataclass(frozen=True)
 class SynthConfig(Section):
     "The procedural video generator: sizes, motion, photometry. All choices are [D]."
-    height: int = opt(128, "[D]", "frame height in pixels")
-    width: int = opt(224, "[D]", "frame width in pixels")
-    frames: int = opt(24, "[D]", "frames per video")
-    val_videos: int = opt(30, "[D]", "evaluation videos (DAVIS- and JHMDB-style roots)")
-    train_videos: int = opt(60, "[D]", "training videos (YouTube-VOS-style root)")
-    probe_videos: int = opt(6, "[D]", "probe videos: rendered like the training videos, with ground truth, disjoint from the evaluation videos; training measures its positives and validates on them (probe/, in the evaluation layout)")
-    select_videos: int = opt(30, "[D]", "selection videos: rendered like the others, with ground truth, disjoint from the evaluation, training and probe videos; for choosing a setting (a learning rate, a length) without looking at the evaluation videos (select/, in the evaluation layout)")
-    max_objects: int = opt(2, "[D]", "objects per video: 1 to this many")
+    height: int = opt(128, "[D]", "frame height in pixels", valid=Range(16))
+    width: int = opt(224, "[D]", "frame width in pixels", valid=Range(16))
+    frames: int = opt(24, "[D]", "frames per video", valid=Range(2))
+    val_videos: int = opt(30, "[D]", "evaluation videos (DAVIS- and JHMDB-style roots)", valid=Range(1))
+    train_videos: int = opt(60, "[D]", "training videos (YouTube-VOS-style root)", valid=Range(0))
+    probe_videos: int = opt(6, "[D]", "probe videos: rendered like the training videos, with ground truth, disjoint from the evaluation videos; training measures its positives and validates on them (probe/, in the evaluation layout)", valid=Range(0))
+    select_videos: int = opt(30, "[D]", "selection videos: rendered like the others, with ground truth, disjoint from the evaluation, training and probe videos; for choosing a setting (a learning rate, a length) without looking at the evaluation videos (select/, in the evaluation layout)", valid=Range(0))
+    max_objects: int = opt(2, "[D]", "objects per video: 1 to this many", valid=Range(1, 20))
     texture: str = opt("other", "[D]", "where objects take their texture: 'other', another photograph than the background's, with its colours matched to the background's pixel by pixel and block by block; 'same', other regions of the background's photograph", ("other", "same"))
-    colour_block: int = opt(8, "[D]", "with texture='other': side, in frame pixels, of the blocks whose mean colours are matched too (the feature stride)")
-    radius: tuple[float, ...] = opt((0.25, 0.4), "[D]", "object radius range, fraction of the frame's shorter side")
-    speed: tuple[float, ...] = opt((0.015, 0.03), "[D]", "object speed range, fraction of the frame width per frame")
-    cam_speed: float = opt(0.015, "[D]", "camera pan speed, fraction of the frame width per frame")
-    zoom: float = opt(0.15, "[D]", "amplitude of the log-scale oscillation of camera and objects")
-    spin: float = opt(0.02, "[D]", "largest object rotation, radians per frame")
-    exit_margin: tuple[float, ...] = opt((0.3, 1.2), "[D]", "range, per object, of how many radii beyond the border its centre may go before it turns back (< 1: always partly in view; > 1: it can leave the frame)")
-    brightness: float = opt(0.04, "[D]", "amplitude of the per-layer brightness drift")
-    contrast: float = opt(0.08, "[D]", "amplitude of the per-layer log-contrast drift")
-    hue: float = opt(0.1, "[D]", "amplitude of the per-layer hue drift, radians")
-    noise: float = opt(0.02, "[D]", "std of the per-pixel Gaussian noise, on [0, 1] intensities")
+    colour_block: int = opt(8, "[D]", "with texture='other': side, in frame pixels, of the blocks whose mean colours are matched too (the feature stride)", valid=Range(1))
+    radius: tuple[float, ...] = opt((0.25, 0.4), "[D]", "object radius range, fraction of the frame's shorter side", valid=Range(0, 1, lo_open=True, lengths=(2,)))
+    speed: tuple[float, ...] = opt((0.015, 0.03), "[D]", "object speed range, fraction of the frame width per frame", valid=Range(0, lengths=(2,)))
+    cam_speed: float = opt(0.015, "[D]", "camera pan speed, fraction of the frame width per frame", valid=Range(0))
+    zoom: float = opt(0.15, "[D]", "amplitude of the log-scale oscillation of camera and objects", valid=Range(0, 1))
+    spin: float = opt(0.02, "[D]", "largest object rotation, radians per frame", valid=Range(0))
+    exit_margin: tuple[float, ...] = opt((0.3, 1.2), "[D]", "range, per object, of how many radii beyond the border its centre may go before it turns back (< 1: always partly in view; > 1: it can leave the frame)", valid=Range(0, lengths=(2,)))
+    brightness: float = opt(0.04, "[D]", "amplitude of the per-layer brightness drift", valid=Range(0, 1))
+    contrast: float = opt(0.08, "[D]", "amplitude of the per-layer log-contrast drift", valid=Range(0, 1))
+    hue: float = opt(0.1, "[D]", "amplitude of the per-layer hue drift, radians", valid=Range(0, 3.1416))
+    noise: float = opt(0.02, "[D]", "std of the per-pixel Gaussian noise, on [0, 1] intensities", valid=Range(0, 1))
     distractor: bool = opt(True, "[D]", "add an unlabelled shape wearing object 1's texture")
-    keypoints: int = opt(15, "[C]", "keypoints per object (JHMDB has 15 joints)")
-    jpeg_quality: int = opt(92, "[D]", "quality of the written JPEG frames")
-    seed: int = opt(0, "[D]", "seed of the whole benchmark")
+    keypoints: int = opt(15, "[C]", "keypoints per object (JHMDB has 15 joints)", valid=Range(1))
+    jpeg_quality: int = opt(92, "[D]", "quality of the written JPEG frames", valid=Range(1, 100))
+    seed: int = opt(0, "[D]", "seed of the whole benchmark", valid=Range(0))
 
     def check(self):
-        if self.frames < 2: raise ValueError(f"SynthConfig.frames = {self.frames}: need at least 2")
-        if not 1 <= self.max_objects <= 20: raise ValueError(f"SynthConfig.max_objects = {self.max_objects}: 1 to 20")
+        for name in ("radius", "speed", "exit_margin"):
+            lo, hi = getattr(self, name)
+            if lo > hi: raise ValueError(f"SynthConfig.{name} = {(lo, hi)}: need (low, high) with low <= high")
 
 PRESETS = {
     "tiny": SynthConfig(height=48, width=64, frames=6, val_videos=2, train_videos=2, probe_videos=2, select_videos=2),
