@@ -48,7 +48,7 @@ bin=$(python3 -c "import sys, os; print(os.path.dirname(sys.executable))"); expo
 if ! python3 -m pip install -q --no-index --no-deps --no-build-isolation -e .; then
     echo "editable install failed; using PYTHONPATH and wrappers for the commands"
     export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"; mkdir -p /tmp/corrmine-bin; export PATH="/tmp/corrmine-bin:$PATH"
-    for cmd in synth:synth:main train:train:cli; do IFS=: read -r name mod fn <<< "$cmd"
+    for cmd in synth:cli:synth_cli train:cli:train_cli; do IFS=: read -r name mod fn <<< "$cmd"
         printf '#!/bin/sh\nexec python3 -c "import sys; from corrmine.%s import %s; sys.exit(%s())" "$@"\n' "$mod" "$fn" "$fn" > "/tmp/corrmine-bin/corrmine-$name"
         chmod +x "/tmp/corrmine-bin/corrmine-$name"; done
 fi

@@ -5,12 +5,12 @@
 # %% ../nbs/11_synth.ipynb #f7dbc22e
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +25,14 @@ from skimage.exposure import match_histograms
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from . import __version__ as corrmine_version
-from .core import Range, apply_overrides, opt, run_command, write_json, Section
+from .cli import synth_parser
+from .core import Range, apply_overrides, opt, write_json, Section
 from .formats import DataError, write_flo, write_joints_mat, write_occlusion, write_palette_png
 
 # %% auto #0
 __all__ = ['PHOTOS', 'PRESETS', 'FORMAT_VERSION', 'SynthConfig', 'load_photo', 'matched_texture', 'Layer', 'make_layers',
            'owner_at', 'correspond', 'Video', 'render_video', 'write_eval_video', 'scene_dict', 'read_scene',
-           'write_train_video', 'generate', 'main', 'cli']
+           'write_train_video', 'generate', 'main']
 
 # %% ../nbs/11_synth.ipynb #eab74f07
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
@@ -447,20 +447,11 @@ def generate(cfg: SynthConfig, # what to generate
     return out
 
 def main(argv: list[str] | None = None) -> None:
-    "The `corrmine-synth` command."
-    p = argparse.ArgumentParser(prog="corrmine-synth", description="Generate the embedded benchmark in the real datasets' layouts.")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="bench")
-    p.add_argument("--out", required=True, help="root folder to create")
-    p.add_argument("--version", action="version", version=f"%(prog)s {corrmine_version}")
-    p.add_argument("--seed", type=int, help="overrides the preset's seed")
-    p.add_argument("--replace", action="store_true", help="replace a benchmark that corrmine-synth made with another configuration")
-    p.add_argument("overrides", nargs="*", help="generator settings as key=value, e.g. frames=30 noise=0.03")
-    a = p.parse_args(argv)
+    "The `corrmine-synth` command (its arguments: `corrmine.cli.synth_parser`)."
+    a = synth_parser().parse_args(argv)
     cfg = apply_overrides(PRESETS[a.preset], a.overrides + ([f"seed={a.seed}"] if a.seed is not None else []))
-    out = generate(cfg, a.out, replace=a.replace)
+    out = generate(cfg, a.out, replace=a.replace, progress=sys.stderr.isatty())        # no bar in a log file
     print(f"{out}: {cfg.val_videos} evaluation, {cfg.train_videos} training, {cfg.probe_videos} probe and {cfg.select_videos} selection videos, "
-          f"{cfg.frames} frames of {cfg.height}x{cfg.width}")
-
-def cli(argv: list[str] | None = None) -> None:
-    "The `corrmine-synth` console entry point: `main`, with errors as one line (`run_command`)."
-    run_command(main, argv)
+          f"{cfg.frames} frames of {cfg.height}x{cfg.width}\n"
+          f"[corrmine] next: corrmine-eval davis --encoder random --data {out / 'DAVIS'} --out runs/eval/random, or "
+          f"corrmine-train train.data={out / 'YTVOS/train/JPEGImages'} train.probe={out / 'probe' if cfg.probe_videos else ''}")

@@ -5,7 +5,6 @@
 # %% ../nbs/20_tasks.ipynb #ed55b1f4
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import sys
@@ -14,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__ as corrmine_version
-from .core import Config, folder_lock, get_device, run_command, run_info, weights_digest
+from .cli import eval_parser
+from .core import Config, folder_lock, get_device, run_info, weights_digest
 from .datasets import DavisDataset, JhmdbDataset, PoseVideo, VipDataset
 from .encoder import load_encoder, reestimate_bn
 from .evaluate import predict_davis, unclaim_output
@@ -26,8 +25,7 @@ from .metrics import davis_score, label_problems
 from .vip import predict_vip, vip_score
 
 # %% auto #0
-__all__ = ['TASKS', 'DEFAULT_SPLIT', 'task_data', 'score', 'match_metrics', 'data_digest', 'evaluate', 'format_metrics', 'main',
-           'cli']
+__all__ = ['TASKS', 'DEFAULT_SPLIT', 'task_data', 'score', 'match_metrics', 'data_digest', 'evaluate', 'format_metrics', 'main']
 
 # %% ../nbs/20_tasks.ipynb #7c862107
 TASKS = {"davis": "DAVIS-2017 root (JPEGImages/, Annotations/, ImageSets/)",
@@ -135,40 +133,14 @@ def format_metrics(res: dict[str, float]) -> str:
     return " | ".join(f"{k} {v:.3f}" for k, v in res.items())
 
 # %% ../nbs/20_tasks.ipynb #8d8cc955
-def _encoder_args(d: argparse.ArgumentParser) -> None:
-    d.add_argument("--encoder", required=True, help="random | imagenet | colour | path to a corrmine checkpoint")
-    d.add_argument("--bn-frames", help="re-estimate the BatchNorm statistics on frames drawn from this folder of training videos first")
-    d.add_argument("--overwrite", action="store_true", help="--out holds results made from other inputs: clear it instead of refusing")
-    d.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.temperature=0.07 device=cpu")
-
 def main(argv: list[str] | None = None) -> None:
     "The `corrmine-eval` command: `davis|jhmdb|vip` (propagate and score), `<task>-score` (score a folder), `match`."
-    p = argparse.ArgumentParser(prog="corrmine-eval", description="Label propagation and the DAVIS, JHMDB and VIP metrics; matching accuracy on the embedded benchmark.",
-                                epilog="--debug anywhere shows the traceback of an error.")
-    p.add_argument("--quiet", action="store_true", help="no progress bars (they are shown only on a terminal anyway)")
-    p.add_argument("--version", action="version", version=f"%(prog)s {corrmine_version}")
-    sub = p.add_subparsers(dest="task", required=True)
-    for task, root in {k: v for k, v in TASKS.items() if k != "match"}.items():
-        d = sub.add_parser(task, help=f"propagate an encoder's labels on {task.upper()}-style data and score them")
-        d.add_argument("--data", required=True, help=f"the {root}")
-        d.add_argument("--out", required=True, help="predictions, metrics and overlays folder")
-        d.add_argument("--split", default="val" if task == "davis" else "1", help="DAVIS: the ImageSets list; JHMDB: the split number")
-        d.add_argument("--cache", help="cache folder for resized frames (default $CORRMINE_CACHE or ~/.cache/corrmine)")
-        if task == "davis": d.add_argument("--strict", action="store_true", help="refuse ground truth whose object ids are not 1..K in frame 0, instead of warning")
-        _encoder_args(d)
-        s = sub.add_parser(f"{task}-score", help=f"score an existing {task.upper()} predictions folder")
-        s.add_argument("--data", required=True, help=f"the {root}"); s.add_argument("--pred", required=True)
-        s.add_argument("--split", default="val" if task == "davis" else "1"); s.add_argument("--out", help="where the metrics go (default: --pred)")
-        if task == "davis": s.add_argument("--strict", action="store_true", help="refuse ground truth whose object ids are not 1..K in frame 0")
-    m = sub.add_parser("match", help="matching accuracy of an encoder on a corrmine-synth benchmark (exact ground truth)")
-    m.add_argument("--data", required=True, help="a corrmine-synth benchmark root (DAVIS/ and GT/)")
-    m.add_argument("--out", required=True, help="results folder")
-    _encoder_args(m)
-    a = p.parse_args(argv)
-    task, strict = a.task.removesuffix("-score"), getattr(a, "strict", False)
+    a = eval_parser().parse_args(argv)
+    task, strict, split = a.task.removesuffix("-score"), getattr(a, "strict", False), getattr(a, "split", None)
     bars = not a.quiet and sys.stderr.isatty()                                    # no bars in a log file
     if a.task.endswith("-score"):
-        print(format_metrics(score(task, task_data(task, a.data, a.split), a.pred, a.out, a.split, progress=bars, strict=strict)))
+        print(format_metrics(score(task, task_data(task, a.data, split), a.pred, a.out, split, progress=bars, strict=strict)))
+        if not a.quiet: print(f"[corrmine] metrics in {a.out or a.pred}")
         return
     cfg = Config().override(a.overrides)
     dev = get_device(cfg.device)
@@ -176,11 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.bn_frames: reestimate_bn(enc, a.bn_frames, seed=cfg.seed, device=dev)
     named = {"encoder": a.encoder, "seed": cfg.seed, **({"bn_frames": a.bn_frames} if a.bn_frames else {})}
     extra = {"settings": {**named, **cfg.to_dict()}, "run": run_info(dev)}
-    res = evaluate(enc, task, a.data, a.out, cfg, getattr(a, "split", None), None, getattr(a, "cache", None), extra,
+    res = evaluate(enc, task, a.data, a.out, cfg, split, None, getattr(a, "cache", None), extra,
                    progress=bars, overwrite=a.overwrite, strict=strict)
     print(format_metrics(res))
     if not a.quiet: print(f"[corrmine] results in {a.out}" + ("" if task == "match" else f" (overlays in {Path(a.out) / 'overlays'})"))
-
-def cli(argv: list[str] | None = None) -> None:
-    "The console entry point: `main`, with errors as one line (`run_command`)."
-    run_command(main, argv)

@@ -5,7 +5,6 @@
 # %% ../nbs/21_train.ipynb #e51e7dea
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
@@ -22,8 +21,8 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
 from .affinity import affinity, clip_affinity
-from . import __version__ as corrmine_version
-from .core import (LOCK_FILE, Config, ConfigError, atomic_path, config_diff, describe, folder_lock, get_device, run_command,
+from .cli import train_parser
+from .core import (LOCK_FILE, Config, ConfigError, atomic_path, config_diff, describe, folder_lock, get_device,
                            run_info, seed_everything, weights_digest, write_json)
 from .datasets import ClipDataset, seed_worker
 from .formats import DataError
@@ -39,7 +38,7 @@ from .window import crop_centres
 
 # %% auto #0
 __all__ = ['PRESETS', 'NOT_THE_RUN', 'preset', 'setup_distributed', 'ClipStream', 'clip_loader', 'lr_factor', 'probe_precision',
-           'claim_run', 'unclaim_run', 'save_checkpoint', 'RunLog', 'read_log', 'main', 'command', 'cli']
+           'claim_run', 'unclaim_run', 'save_checkpoint', 'RunLog', 'read_log', 'main', 'command']
 
 # %% ../nbs/21_train.ipynb #dd35a318
 PRESETS = {
@@ -364,15 +363,8 @@ def _train(cfg: Config, rank: int, world: int, dev: torch.device, data: ClipData
 
 # %% ../nbs/21_train.ipynb #36c8de4e
 def command(argv: list[str] | None = None) -> None:
-    "The `corrmine-train` command's body: a preset, then `key=value` overrides; errors are raised (`cli` prints them)."
-    p = argparse.ArgumentParser(prog="corrmine-train", description="Train the encoder with mined positives and curriculum negatives.",
-                                epilog="example: corrmine-train --preset synthetic-cpu seed=1 train.out=runs/seed1 train.steps=100\n"
-                                       "--debug anywhere shows the traceback of an error.", formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=sorted(PRESETS), default="synthetic-cpu", help="the settings to start from (default: %(default)s)")
-    p.add_argument("--print-config", action="store_true", help="print the configuration with its source tags and stop")
-    p.add_argument("--version", action="version", version=f"%(prog)s {corrmine_version}")
-    p.add_argument("overrides", nargs="*", help="config overrides, e.g. seed=1 train.out=runs/seed1 train.steps=100")
-    a = p.parse_args(argv)
+    "The `corrmine-train` command's body: a preset, then `key=value` overrides; errors are raised (`corrmine.cli.train_cli` prints them)."
+    a = train_parser().parse_args(argv)                               # declared in corrmine.cli, for a fast --help
     cfg = preset(a.preset, a.overrides)
     if a.print_config: print(describe(cfg)); return
     res = main(cfg, progress=sys.stderr.isatty())                                # no bar in a log file
@@ -388,6 +380,3 @@ def command(argv: list[str] | None = None) -> None:
               f"[corrmine] evaluate it: corrmine-eval davis --encoder {out / 'checkpoint.pt'} --data DAVIS_ROOT --out {out / 'eval-davis'}"
               " (the embedded benchmark's: data/bench/DAVIS)")
 
-def cli(argv: list[str] | None = None) -> None:
-    "The `corrmine-train` console entry point: `command`, with errors as one line (`run_command`)."
-    run_command(command, argv)

@@ -26,10 +26,9 @@ def open_(p, flags, *a, **k):
     if under(p) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT): raise PermissionError(errno.EACCES, "Permission denied", os.fspath(p))
     return real_open(p, flags, *a, **k)
 os.mkdir, os.open = mkdir, open_
-from corrmine.{module} import cli
-cli(sys.argv[1:])
+from corrmine.cli import run
+run("{command}", sys.argv[1:])
 """
-MODULES = {"corrmine-eval": "tasks", "corrmine-train": "train", "corrmine-synth": "synth"}
 
 
 def run(command: str, *args: str, readonly: Path | None = None, cwd: Path | None = None) -> tuple[int, list[str]]:
@@ -37,7 +36,7 @@ def run(command: str, *args: str, readonly: Path | None = None, cwd: Path | None
     env = {**os.environ, "CORRMINE_DEBUG": ""}
     if readonly is not None and os.geteuid() == 0:
         env["CORRMINE_TEST_READONLY"] = str(readonly.resolve())
-        argv = [sys.executable, "-c", DENY.replace("{module}", MODULES[command]), *args]
+        argv = [sys.executable, "-c", DENY.replace("{command}", command), *args]
     else:
         if readonly is not None: readonly.chmod(0o555)
         argv = [str(BIN / command), *args]
