@@ -35,10 +35,9 @@ done
 if [ "$dry" = 1 ]; then exec corrmine-reproduce "$@"; fi
 corrmine-reproduce "$@" --check        # the paper profile refuses here, before anything runs, if its data or GPUs are missing
 
-if [ "$profile" = synthetic ]; then
-    echo "[corrmine] the embedded benchmark (data/bench)"
-    corrmine-synth --preset bench --out data/bench --replace
-fi
+# the embedded benchmark: the synthetic profile's data, and the paper profile's validation videos (data/bench/select)
+echo "[corrmine] the embedded benchmark (data/bench)"
+corrmine-synth --preset bench --out data/bench --replace
 
 if [ -z "$only" ] && [ "$verify" = 0 ]; then        # --verify leaves the committed figures alone
     figs="$PWD/results/figures"

@@ -153,7 +153,7 @@ def main():
     torch.set_grad_enabled(False)
     rows = []
     if a.only in (None, "synthetic-cpu"): rows += synthetic(a.clips)
-    if a.only in (None, "paper"): rows += paper(PRESETS["synthetic-cpu"]["train.probe"], a.scale, a.per_video)
+    if a.only in (None, "paper"): rows += paper(PRESETS["synthetic-cpu"]["train.probe"].value, a.scale, a.per_video)
     if a.out: write_json(a.out, dict(rows=rows, scale=a.scale, per_video=a.per_video, run=run_info("cpu")))
 
 

@@ -32,13 +32,13 @@ EVAL_DATA = {"davis": "a DAVIS-2017 root (JPEGImages/, Annotations/, ImageSets/)
 TRAIN_KEYS = {  # key: (synthetic-cpu, paper, what it is)
     "train.data": ("data/bench/YTVOS/train/JPEGImages", "(set it)", "training videos: a folder of frames each, or .mp4 files"),
     "train.out": ("runs/synthetic-cpu", "runs/paper", "the run folder; the same command resumes it"),
-    "train.steps": ("1000", "115000", "optimisation steps"),
-    "train.batch_size": ("6", "24", "clips per step, over all processes"),
+    "train.steps": ("1000", "231400", "optimisation steps"),
+    "train.batch_size": ("6", "12", "clips per step, over all processes"),
     "train.lr": ("0.0003", "0.0005", "Adam learning rate (warm-up, then cosine)"),
-    "train.n_refs": ("2", "4", "reference frames per clip"),
+    "train.n_refs": ("2", "5", "reference frames per clip"),
     "train.crop": ("128", "256", "square crop, pixels"),
     "train.workers": ("1", "8", "data-loading processes per GPU or process"),
-    "loss.tau": ("0.2", "0.07", "temperature of the contrastive loss"),
+    "loss.tau": ("0.2", "0.05", "temperature of the contrastive loss"),
     "device": ("cpu", "cuda", "'auto', 'cpu', 'cuda' or 'cuda:N'"),
     "seed": ("0", "0", "seed of every random generator"),
 }
@@ -148,7 +148,7 @@ def train_parser() -> argparse.ArgumentParser:
                  "  corrmine-train                                  # synthetic-cpu: data/bench (bash reproduce.sh makes it), ~15-30 min on 2 cores\n"
                  "  corrmine-train seed=1 train.out=runs/seed1 train.steps=100\n"
                  "  corrmine-train --preset paper --print-config    # every setting, its value and its source\n"
-                 "  torchrun --standalone --nproc_per_node=8 --no-python corrmine-train --preset paper train.data=/data/YTVOS/train/JPEGImages\n\n"
+                 "  torchrun --standalone --nproc_per_node=4 --no-python corrmine-train --preset paper train.data=/data/YTVOS/train/JPEGImages\n\n"
                  "settings (key=value after the options; --print-config lists every key):\n"
                  + table(TRAIN_KEYS, ("key", "synthetic-cpu", "paper", "what it is")))
     p.add_argument("--preset", choices=TRAIN_PRESETS, default="synthetic-cpu", help="the settings to start from")
@@ -188,7 +188,8 @@ def reproduce_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="records, tables and executed notebooks go under this folder")
     p.add_argument("--runs", default="runs/reproduce", help="training run folders (untracked)")
     p.add_argument("--seeds", default="0,1,2", help="training seeds of the compared rows")
-    p.add_argument("--ablation-steps", type=int, default=100, help="training steps of each ablation and sensitivity run")
+    p.add_argument("--ablation-steps", type=int, help="training steps of each ablation and sensitivity run (default: 100 on the "
+                   "synthetic profile, a tenth of the paper preset's steps on the paper one)")
     p.add_argument("--repo", default=".", help="the repository root")
     p.add_argument("--verify", action="store_true", help="make the runs again into --verify-into and compare every number with the committed records")
     p.add_argument("--verify-into", default="runs/verify", help="the scratch folder of --verify")

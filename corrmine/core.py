@@ -32,11 +32,12 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['PATH', 'MINING_PARTS', 'LOCK_FILE', 'USER_ERRORS', 'flatten_hw', 'unflatten_hw', 'grid_coords', 'ConfigError',
-           'Range', 'Text', 'opt', 'allowed', 'Section', 'ModelConfig', 'MiningConfig', 'NegativeConfig', 'LossConfig',
-           'TrainConfig', 'EvalConfig', 'JhmdbConfig', 'VipConfig', 'MatchConfig', 'Config', 'parse_cli',
-           'apply_overrides', 'config_diff', 'same_config', 'describe', 'get_device', 'seed_everything', 'atomic_path',
-           'write_json', 'weights_digest', 'FolderBusy', 'folder_lock', 'run_info', 'run_command']
+__all__ = ['PATH', 'MINING_PARTS', 'SOURCES', 'LOCK_FILE', 'USER_ERRORS', 'flatten_hw', 'unflatten_hw', 'grid_coords',
+           'ConfigError', 'Range', 'Text', 'opt', 'allowed', 'Section', 'ModelConfig', 'MiningConfig', 'NegativeConfig',
+           'LossConfig', 'TrainConfig', 'EvalConfig', 'JhmdbConfig', 'VipConfig', 'MatchConfig', 'Config', 'parse_cli',
+           'apply_overrides', 'config_diff', 'same_config', 'OneOf', 'tag_problems', 'tagged', 'describe', 'get_device',
+           'seed_everything', 'atomic_path', 'write_json', 'weights_digest', 'FolderBusy', 'folder_lock', 'run_info',
+           'run_command']
 
 # %% ../nbs/00_core.ipynb #2498ef77
 def flatten_hw(x: Tensor, # [..., d, h, w] feature maps
@@ -152,25 +153,26 @@ class Section:
 @dataclass(frozen=True)
 class ModelConfig(Section):
     "The encoder."
-    arch: str = opt("resnet18", "[S][C]", "backbone, with layer3 at stride 1 and layer4 removed (res4, stride 8): ResNet-18 (256-d) or ResNet-50 (1024-d)", ("resnet18", "resnet50"))
-    weights: str = opt("random", "[S][D]", "initial weights of training: 'random', or 'imagenet' from torchvision's files in the local torch cache (never downloaded)", ("random", "imagenet"))
+    arch: str = opt("resnet18", "[S][R][C]", "backbone, with layer3 at stride 1 and layer4 removed (res4, stride 8): ResNet-18 (256-d) or ResNet-50 (1024-d)", ("resnet18", "resnet50"))
+    weights: str = opt("random", "[C]", "initial weights of training: 'random', or 'imagenet' from torchvision's files in the local torch cache (never downloaded)", ("random", "imagenet"))
     padding: str = opt("reflect", "[C]", "padding mode of the convolutions when trained from scratch; zero padding lets features learn absolute position", ("reflect", "zeros", "circular"))
-    head: str = opt("none", "[D]", "projection head used for the training loss only (1x1 convolutions at res4's width); evaluation always reads res4", ("none", "linear", "mlp"))
+    head: str = opt("none", "[R][C]", "projection head used for the training loss only (1x1 convolutions at res4's width); evaluation always reads res4", ("none", "linear", "mlp"))
+    sync_bn: bool = opt(False, "[C]", "BatchNorm statistics over the whole batch of all processes (SyncBatchNorm; CUDA under torchrun) instead of each process's share of it, at one all-reduce per BatchNorm layer and step; with one process it changes nothing")
 
 MINING_PARTS = ("fb", "ot", "tc")
 
 @dataclass(frozen=True)
 class MiningConfig(Section):
     "Positive mining: forward-backward consistency (FB), optimal transport (OT), temporal coherence (TC)."
-    mining: str = opt("fb+ot+tc", "[B][D]", "'+'-joined subset of fb, ot, tc, or 'none' (plain argmax positives)", valid=Text(r"none|(fb|ot|tc)(\+(fb|ot|tc))*", "'none' or a '+'-joined subset of fb, ot, tc", "fb+xx"))
+    mining: str = opt("fb+ot+tc", "[B]", "'+'-joined subset of fb, ot, tc, or 'none' (plain argmax positives)", valid=Text(r"none|(fb|ot|tc)(\+(fb|ot|tc))*", "'none' or a '+'-joined subset of fb, ot, tc", "fb+xx"))
     fb: str = opt("hard", "[B]", "FB check: 'hard' mutual nearest neighbour [B], or 'soft' score relu(A)^2/(max_row max_col) [R]", ("hard", "soft"))
     fb_soft_thresh: float = opt(0.9, "[D]", "with fb='soft', a forward match is kept when its soft score is at least this", valid=Range(0, 1, lo_open=True))
-    ot_cost: str = opt("affinity", "[B][D]", "Sinkhorn cost: 1 - A ('affinity'), or 1 - soft FB score ('fb', as in [R])", ("affinity", "fb"))
-    ot_eps: float = opt(0.05, "[R][D]", "entropic regularisation of the transport problem", valid=Range(0, lo_open=True))
+    ot_cost: str = opt("affinity", "[D]", "Sinkhorn cost: 1 - A ('affinity'), or 1 - soft FB score ('fb', as in [R])", ("affinity", "fb"))
+    ot_eps: float = opt(0.05, "[D]", "entropic regularisation of the transport problem", valid=Range(0, lo_open=True))
     ot_iters: int = opt(30, "[R]", "maximum Sinkhorn iterations", valid=Range(1))
     ot_tol: float = opt(1e-3, "[D]", "early stop when the L1 row-marginal error of every problem is below this (0 disables)", valid=Range(0))
     ot_solver: str = opt("log", "[D]", "Sinkhorn iterations: 'log' (log-sum-exp), or 'scaling' (matrix-vector products, stabilised; the same plan to float precision, several times faster)", ("log", "scaling"))
-    ot_thresh: float = opt(0.5, "[R][D]", "a transported pair is confident when N * T_ij >= ot_thresh", valid=Range(0, lo_open=True))
+    ot_thresh: float = opt(0.5, "[D]", "a transported pair is confident when N * T_ij >= ot_thresh", valid=Range(0, lo_open=True))
     radii: tuple[int, ...] = opt((2, 2, 3, 5, 5), "[R]", "temporal-coherence window radius (Chebyshev, feature cells) for dt = 1, 2, ...; the last repeats", valid=Range(0))
 
     @property
@@ -181,13 +183,13 @@ class MiningConfig(Section):
 @dataclass(frozen=True)
 class NegativeConfig(Section):
     "Semi-hard negatives and the curriculum that sets their lower hardness bound."
-    curriculum: str = opt("dynamic", "[B][D]", "'dynamic': lower bound from the positives' variance; 'fixed': constant lower bound; 'none': all negatives", ("dynamic", "fixed", "none"))
+    curriculum: str = opt("dynamic", "[B]", "'dynamic': lower bound from the positives' variance; 'fixed': constant lower bound; 'none': all negatives", ("dynamic", "fixed", "none"))
     neg_upper: float = opt(0.9, "[B]", "negatives more similar than this are likely false negatives and are dropped", valid=Range(-1, 1))
     neg_lower_init: float = opt(0.3, "[D]", "lower hardness bound at the first step ('dynamic'), or always ('fixed'); provisional until measured on the embedded benchmark", valid=Range(-1, 1))
     neg_margin: float = opt(0.05, "[D]", "the lower bound stays at most neg_upper - neg_margin", valid=Range(0, 2))
-    spread: str = opt("spatial", "[B][D]", "the positives' spread the dynamic bound reads: 'similarity', the variance of the positives' affinities; 'spatial', the mean spatial spread (cells) of each positive anchor's matching distribution softmax(A_i / tau) around its positive", ("similarity", "spatial"))
+    spread: str = opt("spatial", "[D]", "the positives' spread the dynamic bound reads: 'similarity', the variance of the positives' affinities; 'spatial', the mean spatial spread (cells) of each positive anchor's matching distribution softmax(A_i / tau) around its positive", ("similarity", "spatial"))
     momentum: float = opt(0.99, "[D]", "EMA momentum of that variance", valid=Range(0, 1, hi_open=True))
-    band: str = opt("fill", "[B][D]", "which non-positives below neg_upper an anchor takes as negatives: 'absolute', those at or above the curriculum's lower bound (measured in 21_train: it empties, a median of 1 per anchor after 1000 steps); 'fill', the same, topped up with the anchor's hardest ones when fewer than neg_min remain; 'quantile', its hardest share, neg_quantile at the first step and shrinking as the curriculum's lower bound rises, never fewer than neg_min. 'fill' with neg_exclude=1 was chosen on select/ (21_train: it holds 16 per anchor, and its matching accuracy and J&F after 1000 steps are within 0.003 of 'absolute' or above it)", ("absolute", "fill", "quantile"))
+    band: str = opt("fill", "[D]", "which non-positives below neg_upper an anchor takes as negatives: 'absolute', those at or above the curriculum's lower bound (measured in 21_train: it empties, a median of 1 per anchor after 1000 steps); 'fill', the same, topped up with the anchor's hardest ones when fewer than neg_min remain; 'quantile', its hardest share, neg_quantile at the first step and shrinking as the curriculum's lower bound rises, never fewer than neg_min. 'fill' with neg_exclude=1 was chosen on select/ (21_train: it holds 16 per anchor, and its matching accuracy and J&F after 1000 steps are within 0.003 of 'absolute' or above it)", ("absolute", "fill", "quantile"))
     neg_min: int = opt(16, "[D]", "'fill' and 'quantile': the fewest negatives an anchor with a positive keeps (all of its non-positives below neg_upper when it has fewer)", valid=Range(0))
     neg_quantile: float = opt(0.25, "[D]", "'quantile': the share of an anchor's non-positives below neg_upper in its band at the first step (the hardest ones)", valid=Range(0, 1, lo_open=True))
     neg_exclude: int = opt(1, "[D]", "too hard whatever their similarity: the cells within this Chebyshev radius (feature cells) of the anchor's positive are never its negatives (0: only the positive itself); measured: the hardest candidates are mostly these neighbours, often the true match", valid=Range(0))
@@ -199,7 +201,7 @@ class NegativeConfig(Section):
 @dataclass(frozen=True)
 class LossConfig(Section):
     "The InfoNCE loss."
-    tau: float = opt(0.07, "[R][C]", "temperature dividing the cosine affinities", valid=Range(0, lo_open=True))
+    tau: float = opt(0.07, "[D]", "temperature dividing the cosine affinities (the re-implementation and CRW use 0.05: the paper preset)", valid=Range(0, lo_open=True))
     pool: str = opt("frame", "[R]", "how the anchors' losses are averaged: 'frame', over the anchors of each reference frame, then over the K reference frames (L = mean_k L_k); 'anchor', over all the anchors of all K frames at once", ("frame", "anchor"))
 
 # %% ../nbs/00_core.ipynb #f3737cb7
@@ -211,14 +213,15 @@ class TrainConfig(Section):
     out: str = opt("runs/train", "[D]", "the run folder: config, log, checkpoints, validation", valid=Text(r"[^\x00\n]+", "a folder path, not empty, without NUL or newline", ""))
     resume: str = opt("auto", "[D]", "'auto': continue the run in `out` if it has the same config; 'never': refuse an existing run", ("auto", "never"))
     crop: int = opt(256, "[R][C]", "square crop size in pixels", valid=Range(16))
-    crop_scale: tuple[float, ...] = opt((0.5, 1.0), "[R]", "area range, as a fraction of the frame, of the clip's random resized crop", valid=Range(0, 1, lo_open=True, lengths=(2,)))
+    crop_scale: tuple[float, ...] = opt((0.5, 1.0), "[D]", "area range, as a fraction of the frame, of the clip's random resized crop", valid=Range(0, 1, lo_open=True, lengths=(2,)))
     crop_jitter: float = opt(0.1, "[D]", "each frame moves and scales its own crop by up to this fraction of the clip's crop, so that position alone never matches", valid=Range(0, 0.5))
     colour_jitter: float = opt(0.4, "[D]", "per-frame brightness, contrast and saturation factors in 1 +- this, hue shift up to a quarter of it", valid=Range(0, 1))
     flip: bool = opt(True, "[R]", "horizontal flip of the whole clip, with probability 1/2")
     n_refs: int = opt(4, "[R]", "K, reference frames per clip", valid=Range(1))
-    frame_gaps: tuple[int, ...] = opt((1,), "[R][D]", "each clip draws its gap g from these: references at t + g, t + 2g, ..., t + Kg", valid=Range(1))
+    frame_gaps: tuple[int, ...] = opt((1,), "[R]", "each clip draws its gap g from these: references at t + g, t + 2g, ..., t + Kg", valid=Range(1))
     batch_size: int = opt(12, "[R]", "clips per optimisation step, over all processes", valid=Range(1))
-    lr: float = opt(5e-4, "[R]", "Adam learning rate, cosine-decayed to 0", valid=Range(0, lo_open=True))
+    lr: float = opt(5e-4, "[R]", "Adam learning rate, after the warm-up cosine-decayed to lr_end x lr", valid=Range(0, lo_open=True))
+    lr_end: float = opt(0.0, "[D]", "the learning rate at the last step, as a fraction of lr", valid=Range(0, 1))
     warmup_steps: int = opt(0, "[D]", "linear warm-up steps", valid=Range(0))
     steps: int = opt(100_000, "[D]", "optimisation steps", valid=Range(1))
     grad_clip: float = opt(1.0, "[D]", "gradient norm clipping (0 disables)", valid=Range(0))
@@ -238,8 +241,8 @@ class TrainConfig(Section):
 @dataclass(frozen=True)
 class EvalConfig(Section):
     "Label propagation (the CRW protocol), shared by every task."
-    context: int = opt(20, "[C]", "recent frames in the context, besides frame 0", valid=Range(0))
-    topk: int = opt(10, "[C]", "neighbours kept over all context nodes", valid=Range(1))
+    context: int = opt(20, "[R][C]", "recent frames in the context, besides frame 0", valid=Range(0))
+    topk: int = opt(10, "[R][C]", "neighbours kept over all context nodes", valid=Range(1))
     temperature: float = opt(0.05, "[C]", "softmax temperature of the propagation affinity", valid=Range(0, lo_open=True))
     radius: float = opt(12.0, "[C]", "Euclidean grid radius (cells) for the recent frames; frame 0 is unrestricted", valid=Range(0, lo_open=True))
 
@@ -394,16 +397,96 @@ def same_config(stored: Mapping, # a configuration as written to disk (`Config.t
     "Whether `stored` describes the same run as `current`; fields added since match when they hold their default."
     return not config_diff(stored, current, defaults if defaults is not None else Config().to_dict(), ignore)
 
-# %% ../nbs/00_core.ipynb #6bb950ff
-def describe(cfg: Config) -> str:
-    "A plain-text table: key, value, source tag, doc."
-    rows = []
+# %% ../nbs/00_core.ipynb #cc8c10b6
+class OneOf(tuple):
+    "Several values of one setting that one source used (its versions or variants): a tag naming it fits any of them."
+
+SOURCES = {  # letter: (what the source is, {dotted key: the value it uses})
+    "P": ("the paper (CVPR 2021): only its abstract and its Fig. 1 caption are public, and they give no setting's value", {}),
+    "B": ("a public review that paraphrases the paper's method: the three mining criteria, a dynamic curriculum for the "
+          "negatives inversely related to the variance of the positives, an upper bound of 0.9", {
+        "mining.mining": "fb+ot+tc", "mining.fb": "hard", "negatives.curriculum": "dynamic", "negatives.neg_upper": 0.9,
+        "negatives.spread": "similarity"}),
+    "S": ("later papers quoting the paper's results row: ResNet-18 at stride 8, trained on YouTube-VOS", {"model.arch": "resnet18"}),
+    "R": ("a third-party re-implementation ('Mining examples in CVPR2021'), not the authors' code: 256 x 256 frames resized "
+          "whole (no crop) from YouTube-VOS 2018 train (3471 videos, one clip per video per epoch), 1 target and 4 or 5 "
+          "consecutive references, 3 clips on each of 4 GPUs, Adam at 5e-4 with 10 warm-up epochs and a cosine to 0.001 x "
+          "lr over 800 epochs, no gradient clipping, no colour jitter, a hard-coded temperature of 0.05", {
+        "model.arch": "resnet18", "model.head": "none",
+        "mining.fb": "soft", "mining.ot_cost": "fb", "mining.ot_eps": 0.01,
+        "mining.ot_iters": OneOf((30, 100)),                            # 30 in its last version, 100 before
+        "mining.ot_thresh": 0.9, "mining.radii": OneOf(((2, 2, 3, 5), (2, 2, 3, 5, 5))),     # for 4 and 5 references
+        "loss.tau": 0.05, "loss.pool": "frame",
+        "train.crop": 256, "train.flip": True, "train.n_refs": OneOf((4, 5)), "train.frame_gaps": (1,),
+        "train.batch_size": 12, "train.lr": 5e-4, "train.lr_end": 0.001,
+        "train.warmup_steps": 2893,                                     # 10 epochs of 3471 clips at 12 per step: 2892.5
+        "train.steps": 231_400,                                         # 800 epochs of 3471 clips at 12 per step
+        "train.grad_clip": 0.0, "train.colour_jitter": 0.0,
+        "eval.context": 20, "eval.topk": 10}),
+    "C": ("the field's convention, CRW's published commands and code: a ResNet-18 from scratch with reflect padding and no "
+          "head, its BatchNorm per GPU (DataParallel, no SyncBatchNorm), 256 x 256 training images, temperature 0.05; label propagation over frame 0 and the 20 previous frames, "
+          "top 10, radius 12 cells, temperature 0.05; JHMDB at 320 x 320 with heat-maps of 0.5 cells read back from the "
+          "top 3; VIP at 560 x 560", {
+        "model.arch": "resnet18", "model.weights": "random", "model.padding": "reflect", "model.head": "none",
+        "model.sync_bn": False, "loss.tau": 0.05, "train.crop": 256,
+        "eval.context": 20, "eval.topk": 10, "eval.temperature": 0.05, "eval.radius": 12.0,
+        "jhmdb.size": (320, 320), "jhmdb.pose_sigma": 0.5, "jhmdb.pose_topk": 3, "vip.size": (560, 560)}),
+}
+
+def _same(a, b) -> bool:
+    "Equal as configuration values: tuples and lists alike, an int equal to its float."
+    return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
+
+def tag_problems(values: Mapping[str, tuple[Any, str]], # dotted key: (value, tag), e.g. {'loss.tau': (0.05, '[R][C]')}
+                ) -> list[str]:
+    """What each tag misstates: a source it names that uses another value for the key, or that gives none, a source
+    that uses the value and is not named, or [D] (our decision) beside a source. A tag names every source that uses
+    exactly this value; [D] stands alone (a value we chose by measurement may also be a source's)."""
+    out = []
+    for key, (value, tag) in values.items():
+        letters = re.findall(r"\[([A-Z])\]", tag)
+        if not letters or "".join(f"[{x}]" for x in letters) != tag.replace(" ", ""): out.append(f"{key}: tag {tag!r} is not a run of [X] letters"); continue
+        if "D" in letters and len(letters) > 1: out.append(f"{key}: {tag} mixes our decision [D] with a source; a value is one or the other")
+        for x in letters:
+            if x == "D": continue
+            if x not in SOURCES: out.append(f"{key}: [{x}] is no known source"); continue
+            used = SOURCES[x][1]
+            if key not in used: out.append(f"{key} = {value!r} tagged [{x}], which gives no value for it"); continue
+            want = used[key]
+            if not any(_same(value, w) for w in (want if isinstance(want, OneOf) else [want])):
+                out.append(f"{key} = {value!r} tagged [{x}], which uses {want!r}")
+        if "D" not in letters:                        # every source that uses the value is named (a [D] value may match one)
+            for x, (_, used) in SOURCES.items():
+                want = used.get(key, OneOf())
+                if x not in letters and any(_same(value, w) for w in (want if isinstance(want, OneOf) else [want])):
+                    out.append(f"{key} = {value!r} is also [{x}]'s value: {tag} should name it")
+    return out
+
+def tagged(cfg: Config, # a configuration
+           tags: Mapping[str, str] | None = None, # dotted key: tag, for the values a preset sets (default: each field's own)
+          ) -> dict[str, tuple[Any, str]]:
+    "Every dotted key's value with its tag: `tags` where given, else the field's own tag (that of its default)."
+    out = {}
     def walk(node, prefix):
         for f in dataclasses.fields(node):
             v = getattr(node, f.name)
             if dataclasses.is_dataclass(v): walk(v, prefix + f.name + ".")
-            else: rows.append((prefix + f.name, repr(v), f.metadata.get("src", ""), f.metadata.get("doc", "")))
+            else: out[prefix + f.name] = (v, (tags or {}).get(prefix + f.name, f.metadata.get("src", "")))
     walk(cfg, "")
+    return out
+
+# %% ../nbs/00_core.ipynb #6bb950ff
+def describe(cfg: Config, # the configuration
+             tags: Mapping[str, str] | None = None, # dotted key: tag, for the values a preset sets (see `tagged`)
+            ) -> str:
+    "A plain-text table: key, value, source tag, doc."
+    docs = {}
+    def walk(node, prefix):
+        for f in dataclasses.fields(node):
+            if dataclasses.is_dataclass(getattr(node, f.name)): walk(getattr(node, f.name), prefix + f.name + ".")
+            else: docs[prefix + f.name] = f.metadata.get("doc", "")
+    walk(cfg, "")
+    rows = [(k, repr(v), s, docs[k]) for k, (v, s) in tagged(cfg, tags).items()]
     wk, wv = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
     return "\n".join(f"{k:<{wk}}  {v:<{wv}}  {s:<7} {d}" for k, v, s, d in rows)
 

@@ -35,10 +35,10 @@ from .viz import savefig
 
 # %% auto #0
 __all__ = ['REPORTED_SOURCE', 'REPORTED', 'MINING_COMBOS', 'MINING_TRAINED', 'NEGATIVES', 'SENSITIVITY', 'PLAIN',
-           'EVAL_TEMPERATURES', 'MINUTES', 'TABLES', 'MATCH_COLS', 'Run', 'data_key', 'plan', 'select', 'record_path',
-           'train_config', 'read_inputs', 'is_done', 'ProfileUnavailable', 'check_profile', 'execute', 'pending',
-           'load_records', 'seeds_of', 'summarise', 'cell', 'metric', 'gain', 'write_table', 'build_tables',
-           'build_figures', 'compare_records', 'write_verify_report', 'main']
+           'EVAL_TEMPERATURES', 'MINUTES', 'TABLES', 'GPU', 'MATCH_COLS', 'sensitivity', 'Run', 'data_key', 'plan',
+           'select', 'record_path', 'train_config', 'read_inputs', 'is_done', 'gpu_hours', 'ProfileUnavailable',
+           'check_profile', 'execute', 'pending', 'load_records', 'seeds_of', 'summarise', 'cell', 'metric', 'gain',
+           'write_table', 'build_tables', 'build_figures', 'compare_records', 'write_verify_report', 'main']
 
 # %% ../nbs/22_reproduce.ipynb #2573cab5
 REPORTED_SOURCE = ("[S] published numbers as later papers quote them: DAVIS-2017 val, JHMDB split 1, VIP val; "
@@ -65,10 +65,18 @@ NEGATIVES = {   # Table 4's rows: overrides of the negatives section
     "fixed semi-hard": {"negatives.curriculum": "fixed"},
     "dynamic curriculum": {},
 }
-SENSITIVITY = { # Table 5: each setting moved down and up from the preset's value, one at a time
-    "mining.ot_eps": (0.0025, 0.01), "mining.ot_thresh": (0.3, 0.7), "mining.radii": ((1, 1, 2, 3, 3), (3, 3, 5, 7, 7)),
-    "negatives.neg_upper": (0.8, 0.95), "loss.tau": (0.1, 0.4),
-}
+SENSITIVITY = ("mining.ot_eps", "mining.ot_thresh", "mining.radii", "negatives.neg_upper", "loss.tau")   # Table 5's settings
+
+def sensitivity(cfg: Config, # the preset's configuration: the sweep is centred on its own values
+               ) -> dict[str, tuple]:
+    """Table 5's sweep: each setting one step down and one step up from the preset's own value, one at a time: the
+    transport's epsilon and the loss's temperature halved and doubled, the transport threshold -0.2 and +0.2, the
+    window radii about 0.6x and 1.5x (at most 2 cells more), the negatives' upper bound -0.1 and +0.05 (at most 1)."""
+    m, u, tau, r = cfg.mining, cfg.negatives.neg_upper, cfg.loss.tau, cfg.mining.radii
+    c = lambda x: round(x, 6)
+    return {"mining.ot_eps": (c(m.ot_eps / 2), c(m.ot_eps * 2)), "mining.ot_thresh": (c(m.ot_thresh - 0.2), c(m.ot_thresh + 0.2)),
+            "mining.radii": (tuple(round(x * 0.6) for x in r), tuple(x + min(2, -(-x // 2)) for x in r)),
+            "negatives.neg_upper": (c(u - 0.1), c(min(1.0, u + 0.05))), "loss.tau": (c(tau / 2), c(tau * 2))}
 PLAIN = {"mining.mining": "none", "negatives.curriculum": "none", "negatives.neg_exclude": 0}   # plain contrastive: argmax positives, all negatives
 EVAL_TEMPERATURES = (0.02, 0.1)  # and the default 0.05: evaluation only, on the main runs' encoders
 
@@ -121,10 +129,13 @@ def data_key(profile: str, # 'synthetic' or 'paper'
         generator="corrmine.synth", version=synth.FORMAT_VERSION, config=dataclasses.asdict(synth.PRESETS["bench"]))
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
+def _preset_config(name: str) -> Config:
+    return preset(name)
+
 def plan(profile: str = "synthetic", # 'synthetic' (the embedded benchmark, CPU) or 'paper' (real data, GPUs)
          data_root: str = "data/bench", # the benchmark (synthetic) or the folder holding DAVIS/, JHMDB/, VIP_Fine/, YTVOS/ (paper)
          seeds: tuple[int, ...] = (0, 1, 2), # training seeds of every row that the tables compare
-         ablation_steps: int = 100, # training steps of an ablation run (the main runs train the whole preset)
+         ablation_steps: int | None = None, # training steps of an ablation run (default: 100 on the synthetic profile, a tenth of the preset's on the paper one); the main runs train the whole preset
          sensitivity_seeds: tuple[int, ...] = (0,), # seeds of the sensitivity runs
          runs_dir: str = "runs/reproduce", # run folders (untracked)
          results: str = "results", # where the baselines experiment writes its tables
@@ -136,7 +147,8 @@ def plan(profile: str = "synthetic", # 'synthetic' (the embedded benchmark, CPU)
     runs_dir = f"{runs_dir}/{profile}"
     all_tasks = ("match", "davis", "jhmdb", "vip") if profile == "synthetic" else ("davis", "jhmdb", "vip")
     short = ("match", "davis") if profile == "synthetic" else ("davis",)
-    abl = ablation_steps if profile == "synthetic" else None
+    base = _preset_config(preset)
+    abl = ablation_steps or (100 if profile == "synthetic" else base.train.steps // 10)
     runs = []
     if profile == "synthetic":
         runs.append(Run("baselines", "baselines.ipynb", {"data_root": data_root, "out_dir": f"{results}/baselines"}, ("1", "2"), MINUTES["baselines"]))
@@ -153,7 +165,7 @@ def plan(profile: str = "synthetic", # 'synthetic' (the embedded benchmark, CPU)
         if not ov: continue                                  # the dynamic curriculum is mining-fb+ot+tc
         key = label.replace(" ", "-")
         runs += [_train_run(f"negatives-{key}-s{s}", ("4",), preset, s, ov, short, abl, data_root, runs_dir, common=overrides) for s in seeds]
-    for k, values in SENSITIVITY.items():
+    for k, values in sensitivity(base).items():
         for v in values:
             tag = f"{k.split('.')[-1]}={v}".replace(" ", "")
             runs += [_train_run(f"sens-{tag}-s{s}", ("5",), preset, s, {k: v}, short, abl, data_root, runs_dir, common=overrides) for s in sensitivity_seeds]
@@ -189,8 +201,8 @@ def train_config(preset_name: str, # a training preset (corrmine.train.PRESETS)
                 ) -> Config:
     "The configuration a train-and-evaluate run trains with: `train_eval.ipynb` builds it here, and `is_done` compares it."
     data = Path(data_root)
-    return preset(preset_name, {"train.data": str(data / "YTVOS/train/JPEGImages"),
-                                "train.probe": str(data / "probe") if (data / "probe").is_dir() else "",
+    probe = {} if preset_name == "paper" else {"train.probe": str(data / "probe") if (data / "probe").is_dir() else ""}
+    return preset(preset_name, {"train.data": str(data / "YTVOS/train/JPEGImages"), **probe,     # paper: its own validation set
                                 **train_overrides, "seed": seed, "train.out": str(run_dir)})
 
 def read_inputs(records: str | os.PathLike, run: Run) -> dict[str, str | None]:
@@ -215,6 +227,27 @@ def is_done(records: str | os.PathLike, run: Run) -> bool:
     want = train_config(q["preset"], q["seed"], q["train_overrides"], q["data_root"], q["run_dir"]).to_dict()
     return "config" in rec and same_config(rec["config"], want)
 
+# The paper profile's GPU time, for --dry-run. Measured on one H200 (results/bench/gpu/README.md): the training loop at
+# the paper's settings ran 175 clips/s (60 steps of 24 clips of 4 references, the benchmark's small frames read by 8
+# workers; 720p video reads slower, so this is a lower bound); DAVIS-2017 val about 4 minutes (8 of its 30 sequences
+# predicted and scored in 70 s). Not measured: JHMDB and VIP, assumed 5 and 10 minutes.
+GPU = dict(clips_per_s=175.0, davis=4.0, jhmdb=5.0, vip=10.0)
+
+def gpu_hours(runs: list[Run]) -> float:
+    "GPU-hours of training and evaluation runs at the rates of `GPU`: each training's clips, then its evaluations."
+    hours = 0.0
+    for r in runs:
+        q = r.params
+        if "preset" not in q: continue
+        t = train_config(q["preset"], q["seed"], q["train_overrides"], q["data_root"], q["run_dir"]).train
+        trains = "@" not in r.name                                   # `main-s0@temperature=...` evaluates main-s0's encoder
+        hours += (t.steps * t.batch_size / GPU["clips_per_s"] / 3600 if trains else 0) + sum(GPU[k] for k in q["tasks"]) / 60
+    return hours
+
+def _paper_steps() -> str:
+    t = preset("paper").train
+    return f"{t.steps:,} steps of {t.batch_size} clips"
+
 class ProfileUnavailable(RuntimeError):
     "A profile's data or hardware is missing on this machine."
 
@@ -229,7 +262,7 @@ def check_profile(profile: str, data_root: str | os.PathLike) -> None:
     missing = [f"  {root / k}: {how}" for k, how in need.items() if not (root / k).is_dir()]
     if missing: raise ProfileUnavailable("the paper profile needs real data under --data-root; missing:\n" + "\n".join(missing))
     if not torch.cuda.is_available():
-        raise ProfileUnavailable("the paper profile trains on GPUs (115k steps at batch 24), and no CUDA device is visible here; "
+        raise ProfileUnavailable(f"the paper profile trains on GPUs ({_paper_steps()}), and no CUDA device is visible here; "
                          "run it on a machine with GPUs, or run the 'synthetic' profile on this one")
 
 def execute(run: Run, # the experiment
@@ -426,13 +459,16 @@ def build_tables(records: str | os.PathLike, # the records folder of one profile
         written.append(write_table(out, "table4", "Table 4: negatives ablation", cap, ["negatives", "overrides", *head], rows))
     if want("5"):
         ref = [r for r in seeds_of(recs, "mining-fb+ot+tc")]
-        rows = []
-        for k, values in SENSITIVITY.items():
-            for v in values:
-                tag = f"{k.split('.')[-1]}={v}".replace(" ", "")
-                rs = seeds_of(recs, f"sens-{tag}")
-                rows.append([k, str(v), _steps(rs), *_row(rs, cols), "one seed: no gain is claimed" if len(rs) < 3 else
-                             _versus(rs, ref, cols[-1])])
+        rows, groups = [], {}
+        for n, r in sorted(recs.items()):                   # the sweep of the profile's own preset, read from its records
+            if not n.startswith("sens-"): continue
+            k = next(k for k in SENSITIVITY if k.endswith("." + n[5:].rsplit("-s", 1)[0].split("=")[0]))
+            v = r["params"]["train_overrides"][k]
+            groups.setdefault((SENSITIVITY.index(k), v), (k, v, n.rsplit("-s", 1)[0]))
+        for _, (k, v, prefix) in sorted(groups.items()):
+            rs = seeds_of(recs, prefix)
+            rows.append([k, str(tuple(v)) if isinstance(v, list) else str(v), _steps(rs), *_row(rs, cols),
+                         "one seed: no gain is claimed" if len(rs) < 3 else _versus(rs, ref, cols[-1])])
         if ref: rows.insert(0, ["(the preset)", "", _steps(ref), *_row(ref, cols), "reference"])
         for t in EVAL_TEMPERATURES:
             rs = [r for n, r in sorted(recs.items()) if n.endswith(f"@temperature={t}")]
@@ -589,7 +625,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {'done' if r not in todo else 'todo'}  {r.name:<{width}}  tables {','.join(r.tables):<8} ~{r.minutes:5.1f} min")
     hours = sum(r.minutes for r in todo) / 60
     cost = (f"about {hours:.1f} h on 2 CPU cores (less on a GPU)" if a.profile == "synthetic" else
-            "each training run is the paper preset's 115k steps on GPUs (no estimate: it depends on the GPUs)")
+            f"about {gpu_hours(todo):,.0f} GPU-hours at {GPU['clips_per_s']:.0f} clips/s per GPU (one H200, small frames: a lower "
+            f"bound), the main runs {_paper_steps()} each, the ablations a tenth")
     print(f"[corrmine] {a.profile}: {len(runs) - len(todo)} of {len(runs)} runs done; {len(todo)} to run, {cost}")
     try: check_profile(a.profile, data_root)
     except ProfileUnavailable as e:

@@ -13,6 +13,7 @@ import sys
 import shutil
 import signal
 import time
+import typing
 from pathlib import Path
 
 import torch
@@ -22,9 +23,9 @@ from tqdm.auto import tqdm
 
 from .affinity import affinity, clip_affinity
 from .cli import train_parser
-from .core import (LOCK_FILE, Config, ConfigError, atomic_path, config_diff, describe, folder_lock, get_device,
-                           run_info, seed_everything, weights_digest, write_json)
-from .datasets import ClipDataset, seed_worker
+from .core import (LOCK_FILE, Config, ConfigError, _flatten, atomic_path, config_diff, describe, folder_lock, get_device,
+                           parse_cli, run_info, seed_everything, weights_digest, write_json)
+from .datasets import ClipDataset, DavisDataset, seed_worker
 from .formats import DataError
 from .encoder import CorrNet, load_state_strict, read_checkpoint
 from .evaluate import frame_features
@@ -37,34 +38,60 @@ from .truth import cell_index, positive_precision
 from .window import crop_centres
 
 # %% auto #0
-__all__ = ['PRESETS', 'NOT_THE_RUN', 'preset', 'setup_distributed', 'ClipStream', 'clip_loader', 'lr_factor', 'probe_precision',
-           'claim_run', 'unclaim_run', 'save_checkpoint', 'RunLog', 'read_log', 'main', 'command']
+__all__ = ['PRESETS', 'NOT_THE_RUN', 'Tagged', 'preset', 'preset_tags', 'setup_distributed', 'ClipStream', 'clip_loader',
+           'lr_factor', 'probe_precision', 'claim_run', 'unclaim_run', 'save_checkpoint', 'RunLog', 'read_log', 'main',
+           'validation_set', 'command']
 
 # %% ../nbs/21_train.ipynb #dd35a318
+class Tagged(typing.NamedTuple):
+    "A preset's value with the tag of where it comes from (`corrmine.core.SOURCES`; [D]: our decision, the comment says why)."
+    value: typing.Any
+    src: str
+
+_D = "[D]"                                                        # our decision: the comment beside it says why
 PRESETS = {
     # the embedded benchmark on 2 CPU cores, 13-30 minutes by the machine; the notebook says which settings were measured and which only fit the time
     "synthetic-cpu": {
-        "device": "cpu",
-        "model.head": "linear",
-        "train.data": "data/bench/YTVOS/train/JPEGImages", "train.probe": "data/bench/probe", "train.out": "runs/synthetic-cpu",
-        "train.crop": 128, "train.crop_scale": (0.35, 0.6), "train.n_refs": 2, "train.frame_gaps": (1, 2, 4),
-        "train.batch_size": 6, "train.lr": 3e-4, "train.warmup_steps": 50, "train.steps": 1000, "train.workers": 1,
-        "train.log_every": 10, "train.probe_every": 100, "train.val_every": 500, "train.ckpt_every": 100, "train.keep_every": 100,
-        "train.colour_jitter": 0.0,                                   # measured: jitter lowers matching accuracy and J&F here
+        "device": Tagged("cpu", _D),
+        "model.head": Tagged("linear", _D),                                # measured: without it matching accuracy is lower (below)
+        "train.data": Tagged("data/bench/YTVOS/train/JPEGImages", _D), "train.probe": Tagged("data/bench/probe", _D),
+        "train.out": Tagged("runs/synthetic-cpu", _D),
+        # the clip's shape and the schedule fit the time on 2 cores: not tuned (the notebook lists what was measured)
+        "train.crop": Tagged(128, _D), "train.crop_scale": Tagged((0.35, 0.6), _D), "train.n_refs": Tagged(2, _D),
+        "train.frame_gaps": Tagged((1, 2, 4), _D), "train.batch_size": Tagged(6, _D), "train.warmup_steps": Tagged(50, _D),
+        "train.steps": Tagged(1000, _D), "train.workers": Tagged(1, _D),
+        "train.log_every": Tagged(10, _D), "train.probe_every": Tagged(100, _D), "train.val_every": Tagged(500, _D),
+        "train.ckpt_every": Tagged(100, _D), "train.keep_every": Tagged(100, _D),
+        "train.colour_jitter": Tagged(0.0, _D),                            # measured: jitter lowers matching accuracy and J&F here
         # loss.tau, then train.lr: chosen on the selection videos (select/), never on the evaluation videos, each by a rule fixed
         # before its runs were scored: tau 0.2 over 0.1, then 3e-4 over 1e-4 at tau 0.2 (the notebook: "The temperature")
-        "loss.tau": 0.2, "mining.ot_eps": 0.005, "mining.ot_iters": 200, "mining.ot_solver": "scaling",
+        "loss.tau": Tagged(0.2, _D), "train.lr": Tagged(3e-4, _D),
+        # measured: at 0.05 no anchor has a positive at the first step (the notebook: "Positives from the first step")
+        "mining.ot_eps": Tagged(0.005, _D), "mining.ot_iters": Tagged(200, _D),
+        "mining.ot_solver": Tagged("scaling", _D),                          # the log domain's plan, faster
     },
-    # YouTube-VOS 2018 train at the paper's settings, on GPUs under torchrun
+    # YouTube-VOS 2018 train (3471 videos) on GPUs under torchrun, with the re-implementation's training recipe [R]
     "paper": {
-        "device": "cuda",
-        "train.crop": 256, "train.crop_scale": (0.5, 1.0), "train.n_refs": 4, "train.frame_gaps": (1,),
-        "train.batch_size": 24, "train.lr": 5e-4, "train.warmup_steps": 1000, "train.steps": 115_000, "train.workers": 8,
-        "train.out": "runs/paper",
-        "mining.ot_solver": "scaling",                                # the log domain's plan, faster (see synthetic-cpu's note)
+        "device": Tagged("cuda", _D),
+        "train.out": Tagged("runs/paper", _D), "train.workers": Tagged(8, _D),
+        # seeing the run: the embedded benchmark's selection videos (exact truth; `bash reproduce.sh` generates them, or
+        # train.probe=DIR for a folder in DAVIS's layout) every 5000 steps, and a checkpoint kept every 10000
+        "train.probe": Tagged("data/bench/select", _D), "train.probe_every": Tagged(1000, _D),
+        "train.val_every": Tagged(5000, _D), "train.keep_every": Tagged(10_000, _D),
+        "train.crop": Tagged(256, "[R][C]"),
+        # [R] resizes whole frames to 256 x 256 (no crop, the aspect lost), CRW crops each frame at 80-95% of its area: a square
+        # crop of 50-100% of the frame per clip, each frame's moved by up to 10% (train.crop_jitter), not measured at this scale
+        "train.crop_scale": Tagged((0.5, 1.0), _D),
+        "train.n_refs": Tagged(5, "[R]"), "train.frame_gaps": Tagged((1,), "[R]"),      # 6 consecutive frames, radii for 5
+        "train.batch_size": Tagged(12, "[R]"), "train.lr": Tagged(5e-4, "[R]"), "train.lr_end": Tagged(0.001, "[R]"),
+        "train.warmup_steps": Tagged(2893, "[R]"), "train.steps": Tagged(231_400, "[R]"),   # 10 and 800 epochs at 12 clips a step
+        "train.grad_clip": Tagged(0.0, "[R]"), "train.colour_jitter": Tagged(0.0, "[R]"),
+        "loss.tau": Tagged(0.05, "[R][C]"),
+        "mining.ot_solver": Tagged("scaling", _D),                          # the log domain's plan, faster (see synthetic-cpu's note)
         # positives from the first step at this clip shape (the notebook: "Positives from the first step"): the cost and
-        # epsilon of the re-implementation [R], with the threshold at 0.5 [D] (its 0.9 leaves 5.5% of anchors a positive)
-        "mining.ot_cost": "fb", "mining.ot_eps": 0.01, "mining.ot_thresh": 0.5, "mining.ot_iters": 100,
+        # epsilon of the re-implementation, with the threshold at 0.5 [D] (its 0.9 leaves 5.5% of anchors a positive)
+        "mining.ot_cost": Tagged("fb", "[R]"), "mining.ot_eps": Tagged(0.01, "[R]"), "mining.ot_thresh": Tagged(0.5, _D),
+        "mining.ot_iters": Tagged(100, "[R]"),                            # the re-implementation's earlier cap (30 later)
     },
 }
 
@@ -73,7 +100,15 @@ def preset(name: str, # a key of `PRESETS`
           ) -> Config:
     "A preset's configuration, with overrides applied on top."
     if name not in PRESETS: raise KeyError(f"unknown preset {name!r}: choose one of {sorted(PRESETS)}")
-    return Config().override(PRESETS[name]).override(overrides)
+    return Config().override({k: v.value for k, v in PRESETS[name].items()}).override(overrides)
+
+def preset_tags(name: str, # a key of `PRESETS`
+                overrides=None, # values set on top, tagged '[set]'
+               ) -> dict[str, str]:
+    "The tags of the values a preset sets, for `describe` and `tagged`; the others keep their field's tag."
+    ov = overrides or {}
+    keys = _flatten(ov) if isinstance(ov, dict) else parse_cli(ov)
+    return {**{k: v.src for k, v in PRESETS[name].items()}, **{k: "[set]" for k in keys}}
 
 # %% ../nbs/21_train.ipynb #b0420cd8
 def setup_distributed(device: str) -> tuple[int, int, torch.device]:
@@ -115,10 +150,10 @@ def _loader_worker(worker_id: int) -> None:
     "Seed the worker, and leave Ctrl-C to the training process, which stops at a step and checkpoints."
     seed_worker(worker_id); signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    "Linear warm-up, then cosine decay to 0 at `total`."
+def lr_factor(step: int, warmup: int, total: int, end: float = 0.0) -> float:
+    "Linear warm-up, then cosine decay to `end` (a fraction of the rate) at `total`."
     if step < warmup: return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 # %% ../nbs/21_train.ipynb #2459e432
 @torch.no_grad()
@@ -227,6 +262,8 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
     rank, world, dev = setup_distributed(cfg.device)
     if t.batch_size % world:
         raise ConfigError("train.batch_size", t.batch_size, f"must be a multiple of the {world} processes, each taking its share of a batch")
+    if cfg.model.sync_bn and world > 1 and dev.type != "cuda":
+        raise ConfigError("model.sync_bn", True, "needs CUDA: PyTorch synchronises BatchNorm across processes only on GPUs")
     # the inputs first: nothing is written before they are known to be there and readable
     for key, where in (("train.data", t.data), ("train.probe", t.probe)):
         if where and not Path(where).is_dir():
@@ -235,38 +272,70 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
     if not t.data: raise ConfigError("train.data", t.data, "the folder of training videos must be given (train.data=DIR)")
     data = ClipDataset(t.data, t, seed=cfg.seed)
     gaps = tuple(sorted(set(t.frame_gaps)))
-    probe = load_match_videos(t.probe, gaps, progress=False) if t.probe and rank == 0 else None
+    truth, val_root = validation_set(t.probe)
+    probe = load_match_videos(t.probe, gaps, progress=False) if truth and rank == 0 else None
     out, started = Path(t.out), {"step": False}
     with folder_lock(out) if rank == 0 else contextlib.nullcontext():            # one process of one run per folder
         fresh = rank == 0 and not (out / "config.json").exists()
-        try: return _train(cfg, rank, world, dev, data, probe, gaps, progress, started)
+        try: return _train(cfg, rank, world, dev, data, probe, gaps, progress, started, val_root)
         except BaseException:
             if fresh and not started["step"]: unclaim_run(out)                  # a failed start leaves the folder reusable
             raise
 
+def validation_set(probe: str, # `train.probe`: '' for none
+                  ) -> tuple[bool, Path | None]: # whether it has the exact truth (GT/), and the DAVIS root validated on
+    """What `train.probe` offers: a corrmine-synth root (DAVIS/ and GT/: the positives' precision, matching accuracy and
+    J&F), or a user's own folder in DAVIS's layout (JPEGImages/, Annotations/: J&F only)."""
+    if not probe: return False, None
+    root = Path(probe)
+    if (root / "DAVIS").is_dir(): return (root / "GT").is_dir(), root / "DAVIS"
+    if (root / "JPEGImages").is_dir() and (root / "Annotations").is_dir(): return False, root
+    raise DataError(root, "train.probe holds neither a corrmine-synth root (DAVIS/ and GT/, e.g. data/bench/select) nor a "
+                    "folder in DAVIS's layout (JPEGImages/, Annotations/, ImageSets/2017/val.txt)")
+
+def _agree_on_resume(out: Path, ck: dict | None, rank: int, world: int, dev: torch.device) -> dict | None:
+    """Rank 0 decides whether the run resumes, and from which step; every other process must read the checkpoint of
+    that step in its own `out` (the same folder on a shared file system, or a copy on its node), or all of them stop
+    with the same error. Without this, each process would decide from its own disk, and their steps, optimisers and
+    curricula could differ until the run hangs."""
+    step = torch.tensor([int(ck["step"]) if rank == 0 and ck is not None else -1], dtype=torch.long, device=dev)
+    dist.broadcast(step, 0)
+    want, mine = int(step.item()), None
+    if rank != 0 and want >= 0:
+        try: mine = read_checkpoint(out / "checkpoint.pt") if (out / "checkpoint.pt").is_file() else None
+        except DataError: mine = None
+        if mine is not None and int(mine["step"]) != want: mine = None
+    ok = torch.tensor([int(rank == 0 or want < 0 or mine is not None)], dtype=torch.long, device=dev)
+    oks = [torch.zeros_like(ok) for _ in range(world)]
+    dist.all_gather(oks, ok)
+    if lacking := [r for r, o in enumerate(oks) if o.item() == 0]:
+        raise DataError(out / "checkpoint.pt", f"rank 0 resumes from step {want}, and process{'es' if len(lacking) > 1 else ''} "
+                        f"{', '.join(map(str, lacking))} cannot read that checkpoint there: train.out must be a folder that every node "
+                        "shares, or hold a copy of rank 0's checkpoint.pt on each node")
+    return ck if rank == 0 else mine
+
 def _train(cfg: Config, rank: int, world: int, dev: torch.device, data: ClipDataset, probe: list[MatchVideo] | None,
-           gaps: tuple[int, ...], progress: bool, started: dict) -> dict:
+           gaps: tuple[int, ...], progress: bool, started: dict, val_root: Path | None = None) -> dict:
     "The body of `main`, once its inputs are read and its folder is held."
     t, out = cfg.train, Path(cfg.train.out)
-    # the run folder: rank 0 claims it (new, or the same run resumed); the others follow
+    # the run folder: rank 0 claims it (new, or the same run resumed) and decides from which step; the others follow
     resume = claim_run(out, cfg) if rank == 0 else None
-    if world > 1:
-        dist.barrier()
-        resume = out / "checkpoint.pt" if (out / "checkpoint.pt").exists() else None
+    ck = read_checkpoint(resume) if resume is not None else None
+    if world > 1: ck = _agree_on_resume(out, ck, rank, world, dev)
     # the model, the optimiser and the curriculum: the same initial weights everywhere, then per-rank seeds
     seed_everything(cfg.seed)
     model = CorrNet(cfg.model).to(dev)
     if dev.type == "cuda": model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, t.warmup_steps, t.steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, t.warmup_steps, t.steps, t.lr_end))
     scaler = torch.amp.GradScaler(dev.type, enabled=dev.type == "cuda" and t.amp == "fp16")
     curriculum, step, skipped = Curriculum(cfg.negatives), 0, 0
-    if resume is not None:
-        ck = read_checkpoint(resume)
-        load_state_strict(model, ck["model"], str(resume))
+    if ck is not None:
+        load_state_strict(model, ck["model"], str(out / "checkpoint.pt"))
         opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"]); scaler.load_state_dict(ck["scaler"])
         curriculum.load_state_dict(ck["curriculum"]); step, skipped = int(ck["step"]), int(ck["nonfinite"])
     seed_everything(cfg.seed + 1000 * rank + step)
+    if cfg.model.sync_bn and world > 1: model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)   # same state_dict keys
     net = model
     if world > 1: model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     amp = (torch.autocast("cuda", dtype=torch.bfloat16 if t.amp == "bf16" else torch.float16)
@@ -275,6 +344,7 @@ def _train(cfg: Config, rank: int, world: int, dev: torch.device, data: ClipData
     per = t.batch_size // world
     loader = clip_loader(data, per, rank, world, cfg.seed, step * per, t.workers, pin=dev.type == "cuda")
     log, info = RunLog(out, rank == 0), run_info(dev)
+    val_names = [v.name for v in DavisDataset(val_root, "val")] if rank == 0 and val_root is not None else []   # said in the log
     if rank == 0: write_json(out / f"run-info-{step:06d}.json", {**info, "world": world, "resumed_from": step})
 
     def state() -> dict:
@@ -286,12 +356,12 @@ def _train(cfg: Config, rank: int, world: int, dev: torch.device, data: ClipData
         rec = {}
         if probe is not None and (final or (t.probe_every and step % t.probe_every == 0)):
             rec["probe"] = probe_precision(net, probe, gaps, cfg, dev); log.write("probe", step, rec["probe"])
-        if rank == 0 and t.probe and (final or (t.val_every and step % t.val_every == 0 and step > 0)):
+        if rank == 0 and val_root is not None and (final or (t.val_every and step % t.val_every == 0 and step > 0)):
             where = out / "val" / f"step-{step:06d}"
-            m = evaluate(net.encoder, "match", t.probe, where / "match", cfg, settings={"step": step}, progress=False)
-            d = evaluate(net.encoder, "davis", Path(t.probe) / "DAVIS", where / "davis", cfg, settings={"step": step}, progress=False)
+            m = evaluate(net.encoder, "match", t.probe, where / "match", cfg, settings={"step": step}, progress=False) if probe else {}
+            d = evaluate(net.encoder, "davis", val_root, where / "davis", cfg, settings={"step": step}, progress=False)
             rec["val"] = {**{f"match {k}": v for k, v in m.items()}, "J&F": d["J&F-Mean"]}
-            log.write("val", step, rec["val"]); net.train()
+            log.write("val", step, {**rec["val"], "on": str(val_root), "videos": val_names}); net.train()
         return rec
 
     stop = {"signal": 0}
@@ -366,12 +436,12 @@ def command(argv: list[str] | None = None) -> None:
     "The `corrmine-train` command's body: a preset, then `key=value` overrides; errors are raised (`corrmine.cli.train_cli` prints them)."
     a = train_parser().parse_args(argv)                               # declared in corrmine.cli, for a fast --help
     cfg = preset(a.preset, a.overrides)
-    if a.print_config: print(describe(cfg)); return
+    if a.print_config: print(describe(cfg, preset_tags(a.preset, a.overrides))); return
     res = main(cfg, progress=sys.stderr.isatty())                                # no bar in a log file
     if int(os.environ.get("RANK", "0")) != 0: return
     out, t = Path(cfg.train.out), cfg.train
     val = res.get("val")
-    if val: print("[corrmine] validation on the probe videos: " + " | ".join(f"{k} {v:.3f}" for k, v in val.items() if "moved" not in k))
+    if val: print(f"[corrmine] validation on {t.probe}: " + " | ".join(f"{k} {v:.3f}" for k, v in val.items() if "moved" not in k))
     if res["interrupted"]:
         print(f"[corrmine] stopped at step {res['step']} of {t.steps}; checkpoint {out / 'checkpoint.pt'}; "
               "the same command resumes from it")

@@ -14,10 +14,10 @@ import torch
 
 import corrmine.train as tr
 from corrmine.affinity import clip_affinity
-from corrmine.core import Config, FolderBusy, _flatten
+from corrmine.core import Config, ConfigError, FolderBusy, _flatten
 from corrmine.formats import DataError
 from corrmine.datasets import ClipDataset
-from corrmine.encoder import read_checkpoint
+from corrmine.encoder import CorrNet, read_checkpoint
 from corrmine.loss import cltc_loss
 from corrmine.synth import PRESETS, generate
 from corrmine.train import main, preset, read_log
@@ -249,3 +249,66 @@ def test_the_loss_is_one_objective_on_any_number_of_processes(tmp_path, pool):
     (g0, s0), (g1, s1) = grads(slice(0, 2)), grads(slice(2, 4))
     assert s0["positives"] != s1["positives"]
     assert not all(close((a + b) / 2, c) for a, b, c in zip(g0, g1, whole))
+
+
+NODES_SCRIPT = """
+import json, os, sys
+node = f"node{os.environ['RANK']}"                      # each process on a disk of its own, as on nodes without a shared one
+os.makedirs(node, exist_ok=True); os.chdir(node)
+from corrmine.core import run_command
+from corrmine.train import main, preset
+def body(argv):
+    res = main(preset("synthetic-cpu", json.loads(argv[0])), progress=False)
+    with open("summary.json", "w") as fh: json.dump({k: res[k] for k in ("step", "weights")}, fh)
+run_command(body, sys.argv[1:])
+"""
+
+
+def test_nodes_without_a_shared_folder_resume_only_from_rank_0s_checkpoint(tiny, tmp_path):
+    "Rank 0 decides from which step a run resumes; a process that cannot read that checkpoint stops them all, saying why."
+    cfg = small(tiny, "run", **{"train.steps": 2, "train.batch_size": 4, "train.val_every": 0, "train.probe": ""})
+    script = tmp_path / "nodes.py"; script.write_text(NODES_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CORRMINE_DEBUG": ""}
+    def launch():
+        return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+                               json.dumps(_flatten(cfg.to_dict()))], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    r = launch()                                                       # a fresh run needs nothing on the other node
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "node0/run/checkpoint.pt").is_file() and not (tmp_path / "node1/run/checkpoint.pt").exists()
+    r = launch()                                                       # the same command again: rank 0 resumes at step 2
+    assert r.returncode != 0
+    said = [l for l in r.stderr.splitlines() if l.startswith("[corrmine] error:")]
+    assert len(said) == 2 and all("rank 0 resumes from step 2, and process 1 cannot read that checkpoint there" in l for l in said), r.stderr[-3000:]
+    (tmp_path / "node1/run").mkdir()
+    shutil.copy(tmp_path / "node0/run/checkpoint.pt", tmp_path / "node1/run/checkpoint.pt")    # a copy on the other node
+    r = launch()
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = [json.loads((tmp_path / f"node{i}/summary.json").read_text()) for i in range(2)]
+    assert a == b and a["step"] == 2
+
+
+def test_sync_bn_is_refused_on_cpu_processes_and_keeps_the_checkpoint_format(tiny, tmp_path, monkeypatch):
+    "model.sync_bn: PyTorch synchronises BatchNorm only on GPUs, so several CPU processes are refused before anything is written."
+    with monkeypatch.context() as m:
+        m.setattr(tr, "setup_distributed", lambda device: (0, 2, torch.device("cpu")))
+        cfg = small(tiny, tmp_path / "sbn", **{"model.sync_bn": True, "train.batch_size": 4})
+        with pytest.raises(ConfigError, match="model.sync_bn"): main(cfg, progress=False)
+    assert not (tmp_path / "sbn").exists()
+    plain, synced = CorrNet(cfg.model), torch.nn.SyncBatchNorm.convert_sync_batchnorm(CorrNet(cfg.model))
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules())
+    assert list(plain.state_dict()) == list(synced.state_dict())          # checkpoints load into a plain network
+    a = main(small(tiny, tmp_path / "a", **{"train.steps": 2, "train.probe": ""}), progress=False)
+    b = main(small(tiny, tmp_path / "b", **{"train.steps": 2, "train.probe": "", "model.sync_bn": True}), progress=False)
+    assert a["weights"] == b["weights"]                                      # one process: nothing to synchronise
+
+
+def test_validation_on_a_folder_in_davis_layout_names_its_videos(tiny, tmp_path):
+    "train.probe may be a user's own folder in DAVIS's layout: J&F only (no exact truth), and the log says on which videos."
+    res = main(small(tiny, tmp_path / "v", **{"train.steps": 2, "train.probe": str(tiny / "DAVIS"), "train.val_every": 2}), progress=False)
+    assert set(res["val"]) == {"J&F"}
+    val = read_log(tmp_path / "v", "val")
+    assert [r["step"] for r in val] == [2] and val[0]["on"] == str(tiny / "DAVIS")
+    assert val[0]["videos"] == (tiny / "DAVIS/ImageSets/2017/val.txt").read_text().split()
+    with pytest.raises(DataError, match="neither a corrmine-synth root"):
+        main(small(tiny, tmp_path / "w", **{"train.probe": str(tiny / "YTVOS")}), progress=False)
+    assert not (tmp_path / "w").exists()
