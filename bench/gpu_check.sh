@@ -62,7 +62,7 @@ paper() {
     local smi=$!
     torchrun --standalone --nproc_per_node=1 --no-python corrmine-train --preset paper \
         train.data=data/bench/YTVOS/train/JPEGImages train.out=runs/gpu-paper train.steps=60 train.warmup_steps=10 \
-        train.log_every=10 train.ckpt_every=60
+        train.log_every=10 train.ckpt_every=60 train.probe= train.keep_every=0     # the loop alone: no validation at its end
     local rc=$?
     kill $smi
     cp runs/gpu-paper/log.jsonl "$OUT/paper-log.jsonl" 2>/dev/null
