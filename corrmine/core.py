@@ -209,7 +209,7 @@ class LossConfig(Section):
 class TrainConfig(Section):
     "Training: data, clips, augmentation, optimisation, logging and the run folder (the paper profile by default)."
     data: str = opt("", "[D]", "folder of training videos: one sub-folder of frames each (YouTube-VOS's train/JPEGImages) or .mp4 files", valid=PATH)
-    probe: str = opt("", "[D]", "a corrmine-synth probe root (probe/ of a benchmark: DAVIS/ and GT/), for the positives' precision and validation; '' for none", valid=PATH)
+    probe: str = opt("", "[D]", "what training measures and validates on: a corrmine-synth root with exact truth (a benchmark's probe/ or select/: DAVIS/ and GT/; the positives' precision, matching accuracy and J&F), or a folder in DAVIS's layout (J&F only); '' for none", valid=PATH)
     out: str = opt("runs/train", "[D]", "the run folder: config, log, checkpoints, validation", valid=Text(r"[^\x00\n]+", "a folder path, not empty, without NUL or newline", ""))
     resume: str = opt("auto", "[D]", "'auto': continue the run in `out` if it has the same config; 'never': refuse an existing run", ("auto", "never"))
     crop: int = opt(256, "[R][C]", "square crop size in pixels", valid=Range(16))
@@ -218,6 +218,7 @@ class TrainConfig(Section):
     colour_jitter: float = opt(0.4, "[D]", "per-frame brightness, contrast and saturation factors in 1 +- this, hue shift up to a quarter of it", valid=Range(0, 1))
     flip: bool = opt(True, "[R]", "horizontal flip of the whole clip, with probability 1/2")
     n_refs: int = opt(4, "[R]", "K, reference frames per clip", valid=Range(1))
+    fps: float = opt(8.0, "[C]", "video files (.mp4) are read as if at this frame rate, so that a gap means the same time in every video (0: each at its own rate; a slower video keeps its own); frame folders are taken at the rate they were stored at", valid=Range(0))
     frame_gaps: tuple[int, ...] = opt((1,), "[R]", "each clip draws its gap g from these: references at t + g, t + 2g, ..., t + Kg", valid=Range(1))
     batch_size: int = opt(12, "[R]", "clips per optimisation step, over all processes", valid=Range(1))
     lr: float = opt(5e-4, "[R]", "Adam learning rate, after the warm-up cosine-decayed to lr_end x lr", valid=Range(0, lo_open=True))
@@ -424,11 +425,11 @@ SOURCES = {  # letter: (what the source is, {dotted key: the value it uses})
         "train.grad_clip": 0.0, "train.colour_jitter": 0.0,
         "eval.context": 20, "eval.topk": 10}),
     "C": ("the field's convention, CRW's published commands and code: a ResNet-18 from scratch with reflect padding and no "
-          "head, its BatchNorm per GPU (DataParallel, no SyncBatchNorm), 256 x 256 training images, temperature 0.05; label propagation over frame 0 and the 20 previous frames, "
+          "head, its BatchNorm per GPU (DataParallel, no SyncBatchNorm), 256 x 256 training images, videos read at 8 frames per second, temperature 0.05; label propagation over frame 0 and the 20 previous frames, "
           "top 10, radius 12 cells, temperature 0.05; JHMDB at 320 x 320 with heat-maps of 0.5 cells read back from the "
           "top 3; VIP at 560 x 560", {
         "model.arch": "resnet18", "model.weights": "random", "model.padding": "reflect", "model.head": "none",
-        "model.sync_bn": False, "loss.tau": 0.05, "train.crop": 256,
+        "model.sync_bn": False, "loss.tau": 0.05, "train.crop": 256, "train.fps": 8.0,
         "eval.context": 20, "eval.topk": 10, "eval.temperature": 0.05, "eval.radius": 12.0,
         "jhmdb.size": (320, 320), "jhmdb.pose_sigma": 0.5, "jhmdb.pose_topk": 3, "vip.size": (560, 560)}),
 }

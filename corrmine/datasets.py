@@ -23,8 +23,8 @@ from .core import TrainConfig, atomic_path, write_json
 from .formats import DataError, image_size, read_index_png, read_joints_mat, read_rgb
 
 # %% auto #0
-__all__ = ['IMAGE_EXT', 'IMAGENET_MEAN', 'IMAGENET_STD', 'VideoSequence', 'DavisDataset', 'PoseVideo', 'JhmdbDataset',
-           'VipDataset', 'cache_dir', 'content_key', 'resized_video', 'ClipDataset', 'seed_worker']
+__all__ = ['IMAGE_EXT', 'IMAGENET_MEAN', 'IMAGENET_STD', 'DECODED', 'VideoSequence', 'DavisDataset', 'PoseVideo', 'JhmdbDataset',
+           'VipDataset', 'cache_dir', 'content_key', 'resized_video', 'mp4_info', 'ClipDataset', 'seed_worker']
 
 # %% ../nbs/12_datasets.ipynb #79641f15
 IMAGE_EXT = (".jpg", ".jpeg", ".png")
@@ -213,27 +213,50 @@ def resized_video(frames: list[Path], # the video's frame files
 # %% ../nbs/12_datasets.ipynb #6d5494ee
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
-def _read_mp4(path: Path, idx: list[int]) -> list[np.ndarray]:
-    "Decode the frames `idx` of a video file with PyAV."
+DECODED = [0]  # video frames this process has decoded: a test counts them, to see that indexing and seeking decode little
+
+def _av():
     try: import av
-    except ImportError: raise ImportError(f"{path}: reading .mp4 needs PyAV: pip install av") from None
+    except ImportError: raise ImportError("reading .mp4 needs PyAV: pip install av") from None
+    return av
+
+def _decode(c, stream):
+    "The frames of a stream, counted in `DECODED`."
+    for fr in c.decode(stream):
+        DECODED[0] += 1
+        yield fr
+
+def mp4_info(path: Path, # a video file
+            ) -> dict: # {'n': frames, 'fps': frames per second, or None when the container does not say}
+    "A video's frame count and rate from its container's metadata; decoded and counted only when the container has no count."
+    av = _av()
+    try:
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            rate = s.average_rate or s.guessed_rate
+            n = s.frames or sum(1 for _ in _decode(c, s))
+    except (av.error.FFmpegError, IndexError) as e: raise DataError(path, f"cannot read the video ({e!r})") from None
+    return dict(n=int(n), fps=float(rate) if rate else None)
+
+def _read_mp4(path: Path, idx: list[int]) -> list[np.ndarray]:
+    """Decode the frames `idx` of a video file with PyAV: a seek to the key frame before the first of them, then
+    decoding up to the last, each frame placed by its timestamp (from frame 0 when the stream has no timestamps)."""
+    av = _av()
     want, out = set(idx), {}
     try:
         with av.open(str(path)) as c:
-            for i, fr in enumerate(c.decode(video=0)):
+            s = c.streams.video[0]
+            start, rate = s.start_time or 0, s.average_rate
+            timed = bool(rate and s.time_base)
+            if timed and min(idx) > 0: c.seek(start + int(min(idx) / rate / s.time_base), stream=s, backward=True, any_frame=False)
+            for j, fr in enumerate(_decode(c, s)):
+                i = round(float((fr.pts - start) * s.time_base * rate)) if timed and fr.pts is not None else j
                 if i in want: out[i] = fr.to_ndarray(format="rgb24")
                 if i >= max(idx): break
     except av.error.FFmpegError as e: raise DataError(path, f"cannot decode the video ({e})") from None
     missing = want - out.keys()
     if missing: raise DataError(path, f"the video has no frame {min(missing)}")
     return [out[i] for i in idx]
-
-def _count_mp4(path: Path) -> int:
-    try: import av
-    except ImportError: raise ImportError(f"{path}: reading .mp4 needs PyAV: pip install av") from None
-    try:
-        with av.open(str(path)) as c: return sum(1 for _ in c.decode(video=0))
-    except av.error.FFmpegError as e: raise DataError(path, f"cannot decode the video ({e})") from None
 
 class ClipDataset(Dataset):
     "Training clips from a folder of videos: frame folders (YouTube-VOS, extracted Kinetics) or `.mp4` files."
@@ -248,20 +271,25 @@ class ClipDataset(Dataset):
         if not entries: raise DataError(self.root, "no video folders or .mp4 files")
         self.videos = self._index(entries, cache_dir(cache))
         span = cfg.n_refs * min(cfg.frame_gaps) + 1
-        self.videos = [v for v in self.videos if v["n"] >= span]
+        self.videos = [v for v in self.videos if v["m"] >= span]
         if not self.videos:
             raise DataError(self.root, f"no video has the {span} frames that a clip of {cfg.n_refs} references at gap {min(cfg.frame_gaps)} needs")
 
     def _index(self, entries: list[Path], cache: Path) -> list[dict]:
-        path = cache / "clip-index" / f"{content_key('clips', self.root, entries)}.json"
-        if path.exists(): return json.loads(path.read_text())
-        index = []
-        for e in entries:
-            if e.is_dir():
-                frames = [p.name for p in _images(e, f"frames of video {e.name!r}")]
-                index.append(dict(name=e.name, frames=frames, n=len(frames)))
-            else: index.append(dict(name=e.name, frames=None, n=_count_mp4(e)))
-        write_json(path, index)
+        "Each video's frames: a folder's file names, or a video file's count and rate from its metadata; cached by the entries' sizes and times."
+        path = cache / "clip-index" / f"{content_key('clips-2', self.root, entries)}.json"
+        if path.exists(): index = json.loads(path.read_text())
+        else:
+            index = []
+            for e in entries:
+                if e.is_dir():
+                    frames = [p.name for p in _images(e, f"frames of video {e.name!r}")]
+                    index.append(dict(name=e.name, frames=frames, n=len(frames), fps=None))
+                else: index.append(dict(name=e.name, frames=None, **mp4_info(e)))
+            write_json(path, index)
+        for v in index:       # `m` frames at train.fps: frame j of the clip's axis is frame round(j * step) of the video
+            v["step"] = max(1.0, v["fps"] / self.cfg.fps) if v["fps"] and self.cfg.fps else 1.0    # never duplicating frames
+            v["m"] = int((v["n"] - 1) / v["step"]) + 1
         return index
 
     def __len__(self) -> int: return len(self.videos)
@@ -288,14 +316,14 @@ class ClipDataset(Dataset):
         return boxes
 
     def __getitem__(self, k: int) -> dict:
-        "Clip `k % len(self)` of epoch `k // len(self)`: {'frames': [T, 3, S, S] normalised, 'dts': [K], 'boxes': [T, 4] each frame's crop (top, left, height, width) in its video frame, 'flip': the clip was mirrored, 'video': name}."
+        "Clip `k % len(self)` of epoch `k // len(self)`: {'frames': [T, 3, S, S] normalised, 'dts': [K] (at train.fps), 'boxes': [T, 4] each frame's crop (top, left, height, width) in its video frame, 'flip': the clip was mirrored, 'video': name, 'index': [T] the video's frames read}."
         epoch, i = divmod(int(k), len(self.videos))
         v, c = self.videos[i], self.cfg
         g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, epoch, i]).generate_state(1)[0]))
-        gaps = [x for x in c.frame_gaps if c.n_refs * x < v["n"]]
+        gaps = [x for x in c.frame_gaps if c.n_refs * x < v["m"]]
         gap = gaps[int(torch.randint(0, len(gaps), (1,), generator=g))]
-        t0 = int(torch.randint(0, v["n"] - c.n_refs * gap, (1,), generator=g))
-        idx = [t0 + n * gap for n in range(c.n_refs + 1)]
+        t0 = int(torch.randint(0, v["m"] - c.n_refs * gap, (1,), generator=g))
+        idx = [min(v["n"] - 1, round((t0 + n * gap) * v["step"])) for n in range(c.n_refs + 1)]    # at train.fps
         if v["frames"] is None: imgs = _read_mp4(self.root / v["name"], idx)
         else: imgs = [read_rgb(self.root / v["name"] / v["frames"][t]) for t in idx]
         if any(im.shape != imgs[0].shape for im in imgs):
@@ -313,7 +341,7 @@ class ClipDataset(Dataset):
                 fr, float(a)), float(b)), float(s)), float(h)) for fr, (a, b, s), h in zip(x, f, hue)]).clamp(0, 1)
         x = TF.normalize(x, IMAGENET_MEAN, IMAGENET_STD)
         return dict(frames=x, dts=torch.arange(1, c.n_refs + 1) * gap, boxes=torch.tensor(boxes, dtype=torch.float32),
-                    flip=torch.tensor(flip), video=v["name"])
+                    flip=torch.tensor(flip), video=v["name"], index=torch.tensor(idx))
 
 def seed_worker(worker_id: int) -> None:
     "`worker_init_fn` for DataLoaders: seeds NumPy and `random` in each worker from torch's worker seed."

@@ -270,7 +270,9 @@ def main(cfg: Config, # the whole configuration; `train` holds the data, the run
             raise DataError(Path(where), f"no such folder ({key}; a relative path is read from {Path.cwd()}): run from the "
                             "repository root, or give an absolute path; `bash reproduce.sh` generates the embedded benchmark")
     if not t.data: raise ConfigError("train.data", t.data, "the folder of training videos must be given (train.data=DIR)")
+    if world > 1 and rank != 0: dist.barrier()                   # rank 0 indexes the videos first; the others read its cache
     data = ClipDataset(t.data, t, seed=cfg.seed)
+    if world > 1 and rank == 0: dist.barrier()
     gaps = tuple(sorted(set(t.frame_gaps)))
     truth, val_root = validation_set(t.probe)
     probe = load_match_videos(t.probe, gaps, progress=False) if truth and rank == 0 else None

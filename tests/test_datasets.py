@@ -2,11 +2,12 @@
 import shutil
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
 from corrmine.core import TrainConfig
-from corrmine.datasets import ClipDataset, DavisDataset, JhmdbDataset, VipDataset
+from corrmine.datasets import IMAGENET_MEAN, IMAGENET_STD, ClipDataset, DavisDataset, JhmdbDataset, VipDataset
 from corrmine.formats import DataError, write_joints_mat, write_palette_png
 
 HW = (24, 32)
@@ -197,3 +198,43 @@ def test_clip_frames_of_different_sizes(tmp_path):
     Image.fromarray(frame(9, (20, 20))).save(root / "v/00002.jpg")
     ds = ClipDataset(root, TrainConfig(crop=16, n_refs=3, frame_gaps=(1,)), cache=tmp_path / "c")
     assert "mixed/v: frames [0, 1, 2, 3] of this video differ in size" in bad(tmp_path, lambda: ds[0])
+
+
+def _video(path, n, fps, gop=10):
+    "A video whose frame t shows t in binary, one 8-pixel stripe per bit: it survives compression and says which frame was read."
+    av = pytest.importorskip("av")
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=fps); s.width, s.height, s.pix_fmt = 64, 16, "yuv420p"
+        s.codec_context.gop_size = gop
+        for t in range(n):
+            img = np.repeat(np.array([255 * ((t >> b) & 1) for b in range(8)], np.uint8), 8)[None, :, None].repeat(16, 0).repeat(3, 2)
+            for pkt in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")): c.mux(pkt)
+        for pkt in s.encode(): c.mux(pkt)
+
+
+def _which(frame):
+    "The frame number a frame of `_video` shows."
+    return sum(int(frame[:, 8 * b + 2:8 * b + 6].mean() > 128) << b for b in range(8))
+
+
+def test_mp4_index_from_metadata_seeking_and_a_common_frame_rate(tmp_path):
+    "Indexing reads no frame, a clip is read from the key frame before it, and every video is read at train.fps."
+    import corrmine.datasets as ds
+    root = tmp_path / "videos"; root.mkdir()
+    _video(root / "a30.mp4", 120, 30); _video(root / "b5.mp4", 40, 5)
+    before = ds.DECODED[0]
+    clips = ClipDataset(root, TrainConfig(crop=16, n_refs=2, frame_gaps=(1, 2), fps=10.0), cache=tmp_path / "c")
+    assert ds.DECODED[0] == before                                     # counts and rates from the containers' metadata
+    a, b = clips.videos
+    assert (a["n"], a["fps"], a["step"], a["m"]) == (120, 30.0, 3.0, 40)
+    assert (b["n"], b["fps"], b["step"], b["m"]) == (40, 5.0, 1.0, 40)   # slower than train.fps: its own frames, none doubled
+    for k in range(8):
+        item = clips[k]
+        step = 3 if item["video"] == "a30.mp4" else 1                   # 30 fps read at 10: every third frame
+        assert (item["index"].diff() == step * item["dts"][0]).all(), item
+    before = ds.DECODED[0]
+    frames = ds._read_mp4(root / "a30.mp4", [100, 103, 106])
+    assert ds.DECODED[0] - before <= 10                                 # from the key frame at 100, not from frame 0
+    assert [_which(f) for f in frames] == [100, 103, 106]
+    assert [_which(f) for f in ds._read_mp4(root / "b5.mp4", [3, 17, 39])] == [3, 17, 39]
+    assert ClipDataset(root, TrainConfig(fps=0.0), cache=tmp_path / "c").videos[0]["m"] == 120    # fps=0: each at its own rate
