@@ -2,12 +2,12 @@
 import shutil
 
 import numpy as np
-import torch
 import pytest
 from PIL import Image
 
+import corrmine.datasets as ds
 from corrmine.core import TrainConfig
-from corrmine.datasets import IMAGENET_MEAN, IMAGENET_STD, ClipDataset, DavisDataset, JhmdbDataset, VipDataset
+from corrmine.datasets import ClipDataset, DavisDataset, JhmdbDataset, VipDataset
 from corrmine.formats import DataError, write_joints_mat, write_palette_png
 
 HW = (24, 32)
@@ -219,7 +219,6 @@ def _which(frame):
 
 def test_mp4_index_from_metadata_seeking_and_a_common_frame_rate(tmp_path):
     "Indexing reads no frame, a clip is read from the key frame before it, and every video is read at train.fps."
-    import corrmine.datasets as ds
     root = tmp_path / "videos"; root.mkdir()
     _video(root / "a30.mp4", 120, 30); _video(root / "b5.mp4", 40, 5)
     before = ds.DECODED[0]
