@@ -28,7 +28,7 @@ def main():
     a = p.parse_args()
     bare = best_of([sys.executable, "-c", "pass"], a.repeat)
     lines = [f"python -c pass: {bare:.2f} s (the baseline)"]
-    for cmd, *args in (["corrmine-eval"], ["corrmine-eval", "davis"], ["corrmine-train"], ["corrmine-synth"], ["corrmine-reproduce"]):
+    for cmd, *args in (["corrmine-eval"], ["corrmine-eval", "davis"], ["corrmine-train"], ["corrmine-synth"], ["corrmine-reproduce"], ["corrmine-prep"]):
         exe = shutil.which(cmd) or str(Path(sys.executable).parent / cmd)
         t = best_of([exe, *args, "--help"], a.repeat)
         lines.append(f"{' '.join([cmd, *args])} --help: {t:.2f} s, {t / bare:.1f}x the baseline{'' if t < 1 else ' (target: under 1 s)'}")

@@ -15,7 +15,9 @@ first (the DAVIS-val-sized evaluation, then the training step), because a GPU's 
   optimiser), and the data pipeline that feeds it: clips per second per worker, with the training loop's
   workers alone, and the time a short loop waits for data;
 - davis_val: the one evaluation call on a DAVIS-val-sized stand-in, features included;
-- compile: torch.compile against eager for the encoder's forward and backward and for the log-domain Sinkhorn.
+- compile: torch.compile against eager for the encoder's forward and backward and for the log-domain Sinkhorn;
+- data-pipeline: one data-loading worker's clips per second from 720p JPEG frames, from the frame store that
+  corrmine-prep makes of them, and from .mp4 files with and without seeking.
 """
 import argparse
 import json
@@ -34,8 +36,9 @@ BENCHES = {  # name: (script, arguments on the CPU, arguments on CUDA)
     "train-step": ("train_step.py", ["--batch", "2"], ["--batch", "24"]),
     "davis-val": ("davis_val.py", ["--sequences", "2", "--frames", "6", "--workers", "2"], []),
     "compile": ("compile.py", ["--crop", "128"], ["--batch", "8"]),
+    "data-pipeline": ("data_pipeline.py", ["--videos", "4", "--clips", "16"], ["--videos", "8", "--clips", "48"]),
 }
-CUDA_ORDER = ["davis-val", "train-step", "propagation", "sinkhorn", "compile"]  # the GPU's targets first: a GPU's time is short
+CUDA_ORDER = ["davis-val", "train-step", "propagation", "sinkhorn", "compile", "data-pipeline"]  # the GPU's targets first: a GPU's time is short
 
 
 def targets(res: dict, dev: str) -> list[tuple[str, str, str, bool]]:
@@ -75,6 +78,11 @@ def targets(res: dict, dev: str) -> list[tuple[str, str, str, bool]]:
             out.append((f"propagation's output against the dense reference ({name} features; labels may differ where keys "
                         "of different labels tie)", "(for information)",
                         f"{row['cells_differing']} of {row['cells']} cells differ, same label in {row['label_agreement']:.3%}", None))
+    if d := res.get("data-pipeline"):
+        c = d["clips_per_s"]
+        base, store = c["720p JPEG frames (the baseline)"], c["frame store, short side 256 (corrmine-prep)"]
+        out.append(("one data-loading worker's clips per second from the frame store (short side 256) against 720p JPEG frames",
+                    ">= 4x", f"{store / base:.1f}x ({store:.1f} clips/s)", store / base >= 4))
     if s := res.get("sinkhorn"):
         for name, row in s["regimes"].items():
             ours = row["corrmine_scaling"]["s"]

@@ -10,6 +10,9 @@ import json
 import math
 import os
 import random
+import shutil
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +21,16 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
+from tqdm.auto import tqdm
 
-from .core import TrainConfig, atomic_path, write_json
+from .cli import prep_parser
+from .core import ConfigError, TrainConfig, atomic_path, write_json
 from .formats import DataError, image_size, read_index_png, read_joints_mat, read_rgb
 
 # %% auto #0
-__all__ = ['IMAGE_EXT', 'IMAGENET_MEAN', 'IMAGENET_STD', 'DECODED', 'VideoSequence', 'DavisDataset', 'PoseVideo', 'JhmdbDataset',
-           'VipDataset', 'cache_dir', 'content_key', 'resized_video', 'mp4_info', 'ClipDataset', 'seed_worker']
+__all__ = ['IMAGE_EXT', 'IMAGENET_MEAN', 'IMAGENET_STD', 'DECODED', 'PREP_VERSION', 'VideoSequence', 'DavisDataset', 'PoseVideo',
+           'JhmdbDataset', 'VipDataset', 'cache_dir', 'content_key', 'resized_video', 'mp4_info', 'ClipDataset',
+           'seed_worker', 'prepare_frames', 'prep_main']
 
 # %% ../nbs/12_datasets.ipynb #79641f15
 IMAGE_EXT = (".jpg", ".jpeg", ".png")
@@ -267,7 +273,7 @@ class ClipDataset(Dataset):
                 ):
         self.root, self.cfg, self.seed = Path(root), cfg, seed
         _need_dir(self.root, "training videos")
-        entries = sorted(p for p in self.root.iterdir() if p.is_dir() or p.suffix.lower() == ".mp4")
+        entries = sorted(p for p in self.root.iterdir() if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() == ".mp4"))
         if not entries: raise DataError(self.root, "no video folders or .mp4 files")
         self.videos = self._index(entries, cache_dir(cache))
         span = cfg.n_refs * min(cfg.frame_gaps) + 1
@@ -347,3 +353,77 @@ def seed_worker(worker_id: int) -> None:
     "`worker_init_fn` for DataLoaders: seeds NumPy and `random` in each worker from torch's worker seed."
     s = torch.initial_seed() % 2**32
     np.random.seed(s); random.seed(s)
+
+# %% ../nbs/12_datasets.ipynb #7160ee77
+PREP_VERSION = 1  # bump when the frames a store holds would change
+
+def _shrink(img: Image.Image, short: int) -> Image.Image:
+    "Resize so that the short side is `short` (antialiased, aspect kept); a smaller image is kept as it is."
+    w, h = img.size
+    s = short / min(w, h)
+    return img if s >= 1 else img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BICUBIC, reducing_gap=3.0)
+
+def _prep_video(job: tuple) -> int:
+    "One video into the store: written under a hidden name, then renamed, so a killed run never leaves half a video."
+    src, dst, short, quality, fps = job
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+    n = 0
+    if src.is_dir():                                   # a frame folder: the same file names, as JPEG
+        for f in _images(src, f"frames of video {src.name!r}"):
+            with Image.open(f) as im: _shrink(im.convert("RGB"), short).save(tmp / f"{f.stem}.jpg", quality=quality)
+            n += 1
+    else:                                              # a video file: its frames at `fps`, decoded once, in order
+        av, info = _av(), mp4_info(src)
+        step = max(1.0, info["fps"] / fps) if info["fps"] and fps else 1.0
+        try:
+            with av.open(str(src)) as c:
+                for i, fr in enumerate(_decode(c, c.streams.video[0])):
+                    if i != round(n * step): continue
+                    _shrink(fr.to_image(), short).save(tmp / f"{n:05d}.jpg", quality=quality)
+                    n += 1
+        except av.error.FFmpegError as e: raise DataError(src, f"cannot decode the video ({e})") from None
+    os.replace(tmp, dst)
+    return n
+
+def prepare_frames(src: str | os.PathLike, # a folder of training videos: frame folders (YouTube-VOS's JPEGImages) or .mp4 files
+                   out: str | os.PathLike, # the store: one frame folder per video, the layout `ClipDataset` reads
+                   short_side: int = 256, # frames are resized so that their short side is this many pixels (never enlarged)
+                   quality: int = 90, # JPEG quality of the stored frames
+                   fps: float = 8.0, # video files are stored at this rate (0: all their frames); frame folders keep theirs
+                   workers: int | None = None, # processes (default: every core)
+                   progress: bool = True, # a tqdm bar
+                  ) -> Path:
+    """Training videos resized once to the training resolution (a frame store), so that a data-loading worker decodes
+    small JPEGs instead of full-size frames. Resumable: finished videos are kept, a video cut short is redone; a store
+    made from another source or with other settings is refused. The source is only read."""
+    for key, v, ok, allowed in (("--short-side", short_side, short_side >= 16, "at least 16 pixels"),
+                                ("--quality", quality, 1 <= quality <= 100, "1 to 100"), ("--fps", fps, fps >= 0, "0 (every frame) or more")):
+        if not ok: raise ConfigError(key, v, allowed)
+    src, out = Path(src), Path(out)
+    _need_dir(src, "training videos")
+    entries = sorted(p for p in src.iterdir() if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() == ".mp4"))
+    if not entries: raise DataError(src, "no video folders or .mp4 files")
+    want = dict(made_by="corrmine-prep", version=PREP_VERSION, source=str(src.resolve()), short_side=short_side, quality=quality, fps=fps)
+    meta = out / "prep.json"
+    if meta.is_file():
+        old = json.loads(meta.read_text())
+        if old != want:
+            diff = ", ".join(f"{k}: {old.get(k)!r} -> {v!r}" for k, v in want.items() if old.get(k) != v)
+            raise FileExistsError(f"{out}: holds a frame store made otherwise ({diff}); choose another --out, or remove it")
+    elif out.is_dir() and any(out.iterdir()): raise FileExistsError(f"{out}: exists and is not a frame store made by corrmine-prep")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(meta, want)
+    jobs = [(e, out / (e.name if e.is_dir() else e.stem), short_side, quality, fps) for e in entries]
+    todo = [j for j in jobs if not j[1].is_dir()]
+    with ProcessPoolExecutor(max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))) as ex:
+        for _ in tqdm(ex.map(_prep_video, todo), total=len(todo), desc="corrmine-prep", unit="video", disable=not progress): pass
+    return out
+
+def prep_main(argv: list[str] | None = None) -> None:
+    "The `corrmine-prep` command (its arguments: `corrmine.cli.prep_parser`)."
+    a = prep_parser().parse_args(argv)
+    out = prepare_frames(a.src, a.out, a.short_side, a.quality, a.fps, a.workers, progress=sys.stderr.isatty())
+    n = sum(1 for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
+    print(f"[corrmine] frame store {out}: {n} videos, short side {a.short_side}\n"
+          f"[corrmine] train on it: corrmine-train --preset paper train.data={out}")

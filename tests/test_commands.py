@@ -104,3 +104,15 @@ def test_synth_readonly_output_and_a_bad_setting(bad_files, tmp_path):
 def test_debug_shows_the_traceback(bench, tmp_path):
     code, lines = run("corrmine-eval", "--quiet", "davis", "--encoder", "colour", "--data", str(tmp_path / "DAVIS"), "--out", str(tmp_path / "o"), "--debug")
     assert code == 1 and lines[0].startswith("Traceback") and "DataError" in lines[-1]
+
+
+def test_prep_writes_a_frame_store_and_turns_mistakes_into_one_line(bench, tmp_path):
+    src = bench / "YTVOS/train/JPEGImages"
+    r = subprocess.run([str(BIN / "corrmine-prep"), str(src), "--out", str(tmp_path / "store"), "--short-side", "32"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "train on it: corrmine-train" in r.stdout and (tmp_path / "store/prep.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "store").iterdir() if p.is_dir()) == sorted(p.name for p in src.iterdir())
+    one_error(run("corrmine-prep", str(tmp_path / "nope"), "--out", str(tmp_path / "s2")), "nope")
+    one_error(run("corrmine-prep", str(src), "--out", str(tmp_path / "s3"), "--short-side", "0"), "--short-side", "at least 16")
+    one_error(run("corrmine-prep", str(src), "--out", str(tmp_path / "store"), "--short-side", "64"), "short_side: 32 -> 64")
