@@ -438,6 +438,11 @@ def _same(a, b) -> bool:
     "Equal as configuration values: tuples and lists alike, an int equal to its float."
     return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
 
+def _uses(source: dict, key: str, value) -> bool:
+    "Whether a source's values (`SOURCES[x][1]`) hold `value` for `key`, as its one value or one of its `OneOf`."
+    want = source.get(key, OneOf())
+    return any(_same(value, w) for w in (want if isinstance(want, OneOf) else [want]))
+
 def tag_problems(values: Mapping[str, tuple[Any, str]], # dotted key: (value, tag), e.g. {'loss.tau': (0.05, '[R][C]')}
                 ) -> list[str]:
     """What each tag misstates: a source it names that uses another value for the key, or that gives none, a source
@@ -453,14 +458,10 @@ def tag_problems(values: Mapping[str, tuple[Any, str]], # dotted key: (value, ta
             if x not in SOURCES: out.append(f"{key}: [{x}] is no known source"); continue
             used = SOURCES[x][1]
             if key not in used: out.append(f"{key} = {value!r} tagged [{x}], which gives no value for it"); continue
-            want = used[key]
-            if not any(_same(value, w) for w in (want if isinstance(want, OneOf) else [want])):
-                out.append(f"{key} = {value!r} tagged [{x}], which uses {want!r}")
+            if not _uses(used, key, value): out.append(f"{key} = {value!r} tagged [{x}], which uses {used[key]!r}")
         if "D" not in letters:                        # every source that uses the value is named (a [D] value may match one)
             for x, (_, used) in SOURCES.items():
-                want = used.get(key, OneOf())
-                if x not in letters and any(_same(value, w) for w in (want if isinstance(want, OneOf) else [want])):
-                    out.append(f"{key} = {value!r} is also [{x}]'s value: {tag} should name it")
+                if x not in letters and _uses(used, key, value): out.append(f"{key} = {value!r} is also [{x}]'s value: {tag} should name it")
     return out
 
 def tagged(cfg: Config, # a configuration
