@@ -15,7 +15,10 @@
 #      back in $OUT;
 #   3. the training loop at the paper's settings under torchrun (DDP, NCCL, bf16, 8 workers) for 60 steps on the
 #      embedded benchmark's training videos: clips/s from its log, GPU memory sampled by nvidia-smi;
-#   4. the synthetic-cpu preset's 1000 steps on the GPU (the reproduction's main runs).
+#   4. the synthetic-cpu preset's 1000 steps on the GPU (the reproduction's main runs);
+#   5. the paper profile's path as the CPU tries it shortened (bash reproduce.sh --profile paper --steps N on
+#      corrmine-synth's real-res data), here at the preset's own batch, workers and devices, Table 1's runs for 200
+#      steps each: the frame store, DDP training with validation and kept checkpoints, evaluation at 480p, the tables.
 # On one H200 its parts took about 8 minutes together, measured before they were gathered into the suite
 # (results/bench/gpu/README.md); the DAVIS-val-sized evaluation alone took about 4 of them, before propagation
 # had a GPU path and the scoring ran in threads.
@@ -48,7 +51,7 @@ bin=$(python3 -c "import sys, os; print(os.path.dirname(sys.executable))"); expo
 if ! python3 -m pip install -q --no-index --no-deps --no-build-isolation -e .; then
     echo "editable install failed; using PYTHONPATH and wrappers for the commands"
     export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"; mkdir -p /tmp/corrmine-bin; export PATH="/tmp/corrmine-bin:$PATH"
-    for cmd in synth:cli:synth_cli train:cli:train_cli; do IFS=: read -r name mod fn <<< "$cmd"
+    for cmd in synth:cli:synth_cli train:cli:train_cli prep:cli:prep_cli reproduce:cli:reproduce_cli; do IFS=: read -r name mod fn <<< "$cmd"
         printf '#!/bin/sh\nexec python3 -c "import sys; from corrmine.%s import %s; sys.exit(%s())" "$@"\n' "$mod" "$fn" "$fn" > "/tmp/corrmine-bin/corrmine-$name"
         chmod +x "/tmp/corrmine-bin/corrmine-$name"; done
 fi
@@ -82,6 +85,15 @@ step "suite" 330 python3 bench/suite.py --device cuda --md "$OUT/bench-cuda.md"
 for f in results/bench/*-cuda.json; do [ -f "$f" ] && cp "$f" "$OUT/"; done
 step "paper-torchrun" 150 bash -c paper
 step "synthetic-1000" 150 corrmine-train --preset synthetic-cpu device=cuda train.probe= train.out=runs/gpu-synthetic train.workers=8
+
+paper_path() {
+    [ -d data/real-res ] || corrmine-synth --preset real-res --out data/real-res || return 1
+    corrmine-prep data/real-res/YTVOS/train/JPEGImages --out data/real-res/YTVOS/train/JPEGImages_s256 || return 1
+    corrmine-reproduce --profile paper --data-root data/real-res --steps 200 --only 1 --seeds 0 \
+        --results "$OUT/paper-path" --runs runs/gpu-paper-path
+}
+export -f paper_path
+step "paper-path" 240 bash -c paper_path
 
 echo; echo "=== summary ($(( $(date +%s) - start )) s)"
 printf '%s\n' "${summary[@]}"

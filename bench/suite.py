@@ -21,6 +21,7 @@ first (the DAVIS-val-sized evaluation, then the training step), because a GPU's 
 """
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -127,6 +128,10 @@ def main():
     info = run_info(dev)
     sections, res = [], {}
     order = CUDA_ORDER if dev.type == "cuda" else list(BENCHES)
+    kept = earlier_sections(Path(a.md), dev.type, set(a.only)) if a.only else []    # --only: the others' last figures stay
+    for name, *_ in kept:
+        js = ROOT / "results" / "bench" / f"{name}-{dev.type}.json"
+        if js.is_file(): res[name] = json.loads(js.read_text())
     for name in order:
         if a.only and name not in a.only: continue
         script, cpu_args, cuda_args = BENCHES[name]
@@ -143,17 +148,35 @@ def main():
         else:
             res[name] = json.loads(js.read_text())
             sections.append((name, run.stdout.rstrip(), time.perf_counter() - t0))
-        write_report(Path(a.md), dev.type, info, res, sections, [n for n in order if (not a.only or n in a.only)][len(sections):])
+        write_report(Path(a.md), dev.type, info, res, sections, [n for n in order if (not a.only or n in a.only)][len(sections):], kept)
     print(f"[bench] wrote {a.md}")
 
 
-def write_report(md: Path, dev: str, info: dict, res: dict, sections: list, pending: list[str]):
-    "results/bench.md from the benchmarks run so far (rewritten after each one, so that a run stopped midway leaves its figures)."
+def earlier_sections(md: Path, dev: str, rerun: set[str]) -> list[tuple[str, str, float, str]]:
+    "The sections of an earlier report on the same device that this run does not redo: (name, text, seconds, how made)."
+    if not md.is_file(): return []
+    text = md.read_text()
+    if not text.startswith(f"# Benchmarks ({dev})"): return []
+    made = re.search(r"`python bench/suite\.py[^`]*` on .*?(?=\. Every ratio|\.\n)", text)    # the first: the oldest sections'
+    how = made.group(0) if made else "an earlier run"
+    out = []
+    for m in re.finditer(r"^## (\S+) \((\d+) s\)\n\n```\n(.*?)\n```", text, re.M | re.S):
+        if m.group(1) not in rerun and m.group(1) in BENCHES: out.append((m.group(1), m.group(3), float(m.group(2)), how))
+    return out
+
+
+def write_report(md: Path, dev: str, info: dict, res: dict, sections: list, pending: list[str], kept: list = ()):
+    """results/bench.md from the benchmarks run so far (rewritten after each one, so that a run stopped midway leaves its
+    figures); with `kept` (a run with --only), the other benchmarks' sections of the earlier report, saying when they were made."""
+    made = (f"`python bench/suite.py --device {dev}{' --only ' + ' '.join(n for n, *_ in sections) if kept else ''}` on "
+            f"{info['gpu'] or info['cpu']} ({info['cpus']} CPUs), torch {info['torch']}, at commit "
+            f"{(info['commit'] or 'unknown')[:7]}{' with uncommitted changes' if info['dirty'] else ''}, {info['time']}")
     lines = [f"# Benchmarks ({dev})", "",
-             f"`python bench/suite.py --device {dev}` on {info['gpu'] or info['cpu']} ({info['cpus']} CPUs), "
-             f"torch {info['torch']}, at commit {(info['commit'] or 'unknown')[:7]}{' with uncommitted changes' if info['dirty'] else ''}, "
-             f"{info['time']}. Every ratio is measured in the same run as its baseline; the JSON of each benchmark is in "
+             (f"Sections {', '.join(n for n, *_ in kept)}: {kept[0][3]}.\n\nSections {', '.join(n for n, *_ in sections)}: " if kept else "")
+             + f"{made}. Every ratio is measured in the same run as its baseline; the JSON of each benchmark is in "
              f"`results/bench/<name>-{dev}.json`.", "", "| target | wanted | measured | met |", "| --- | --- | --- | --- |"]
+    order = list(BENCHES)
+    sections = sorted([*[(n, t, s) for n, t, s, _ in kept], *sections], key=lambda x: order.index(x[0]))
     for what, want, got, met in targets(res, dev):
         lines.append(f"| {what} | {want} | {got} | {'yes' if met else 'no' if met is not None else '-'} |")
     if pending: lines += ["", f"Not run yet (the run was stopped before them, or is still going): {', '.join(pending)}."]

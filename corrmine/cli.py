@@ -20,7 +20,7 @@ __all__ = ['TRAIN_PRESETS', 'SYNTH_PRESETS', 'TABLES', 'EVAL_DATA', 'TRAIN_KEYS'
 
 # %% ../nbs/23_cli.ipynb #ea30d5e2
 TRAIN_PRESETS = ("paper", "synthetic-cpu")                # the names of corrmine.train.PRESETS (checked below)
-SYNTH_PRESETS = ("bench", "hard", "tiny")                 # corrmine.synth.PRESETS
+SYNTH_PRESETS = ("bench", "hard", "tiny", "real-res")                 # corrmine.synth.PRESETS
 TABLES = ("1", "2", "3", "4", "5")                        # corrmine.reproduce.TABLES
 EVAL_DATA = {"davis": "a DAVIS-2017 root (JPEGImages/, Annotations/, ImageSets/)",   # corrmine.tasks.TASKS
              "jhmdb": "a JHMDB root (Rename_Images/, joint_positions/, splits/)",
@@ -163,6 +163,7 @@ def synth_parser() -> argparse.ArgumentParser:
                  "examples:\n"
                  "  corrmine-synth --out data/bench                 # what bash reproduce.sh uses, about a minute\n"
                  "  corrmine-synth --preset hard --out data/hard     # harder videos: more objects, one texture, more motion\n"
+                 "  corrmine-synth --preset real-res --out data/real-res   # the paper profile's data at real resolution (480p, 720p, .mp4)\n"
                  "  corrmine-synth --preset tiny --out /tmp/tiny frames=12 noise=0.03")
     p.add_argument("--preset", choices=SYNTH_PRESETS, default="bench", help="the generator's settings to start from")
     p.add_argument("--out", required=True, help="root folder to create")
@@ -196,7 +197,8 @@ def reproduce_parser() -> argparse.ArgumentParser:
                  "  corrmine-reproduce --dry-run                    # what would run, what is done, and how long the rest takes\n"
                  "  corrmine-reproduce --only 3                     # the runs of Table 3, then the tables\n"
                  "  corrmine-reproduce --verify --only 1            # make Table 1's runs again in runs/verify and compare\n"
-                 "  corrmine-reproduce --profile paper --data-root /data --check")
+                 "  corrmine-reproduce --profile paper --data-root /data --check\n"
+                 "  corrmine-reproduce --profile paper --data-root data/real-res --steps 4 --nproc 2 --seeds 0   # the paper path on a CPU")
     p.add_argument("--profile", choices=("synthetic", "paper"), default="synthetic", help="synthetic: the embedded benchmark; paper: the real datasets on GPUs")
     p.add_argument("--data-root", help="synthetic: the benchmark (default data/bench); paper: the folder holding DAVIS/, JHMDB/, VIP_Fine/ and YTVOS/")
     p.add_argument("--only", choices=TABLES, help="only the runs that feed this table")
@@ -207,6 +209,11 @@ def reproduce_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0,1,2", help="training seeds of the compared rows")
     p.add_argument("--ablation-steps", type=int, help="training steps of each ablation and sensitivity run (default: 100 on the "
                    "synthetic profile, a tenth of the paper preset's steps on the paper one)")
+    p.add_argument("--steps", type=int, help="shorten every training run to this many steps (ablations too, unless --ablation-steps), "
+                   "with its warm-up, validations and kept checkpoints in proportion: to try a profile's whole path in minutes; the "
+                   "paper profile then runs on the CPU when no GPU is visible. Its numbers say nothing about the method")
+    p.add_argument("--nproc", type=int, help="training processes of each run, under torchrun when more than 1 (gloo on the CPU); "
+                   "default: every visible GPU on the paper profile, 1 on the synthetic one")
     p.add_argument("--repo", default=".", help="the repository root")
     p.add_argument("--verify", action="store_true", help="make the runs again into --verify-into and compare every number with the committed records")
     p.add_argument("--verify-into", default="runs/verify", help="the scratch folder of --verify")

@@ -35,10 +35,11 @@ from .viz import savefig
 
 # %% auto #0
 __all__ = ['REPORTED_SOURCE', 'REPORTED', 'MINING_COMBOS', 'MINING_TRAINED', 'NEGATIVES', 'SENSITIVITY', 'PLAIN',
-           'EVAL_TEMPERATURES', 'MINUTES', 'TABLES', 'GPU', 'MATCH_COLS', 'sensitivity', 'Run', 'data_key', 'plan',
-           'select', 'record_path', 'train_config', 'read_inputs', 'is_done', 'gpu_hours', 'ProfileUnavailable',
-           'check_profile', 'execute', 'pending', 'load_records', 'seeds_of', 'summarise', 'cell', 'metric', 'gain',
-           'write_table', 'build_tables', 'build_figures', 'compare_records', 'write_verify_report', 'main']
+           'EVAL_TEMPERATURES', 'MINUTES', 'TABLES', 'SOURCE', 'STORE', 'GPU', 'MATCH_COLS', 'sensitivity', 'Run',
+           'data_key', 'plan', 'select', 'record_path', 'train_config', 'shorten', 'read_inputs', 'is_done',
+           'gpu_hours', 'ProfileUnavailable', 'check_profile', 'execute', 'pending', 'load_records', 'seeds_of',
+           'summarise', 'cell', 'metric', 'gain', 'write_table', 'build_tables', 'build_figures', 'compare_records',
+           'write_verify_report', 'main']
 
 # %% ../nbs/22_reproduce.ipynb #2573cab5
 REPORTED_SOURCE = ("[S] published numbers as later papers quote them: DAVIS-2017 val, JHMDB split 1, VIP val; "
@@ -97,12 +98,12 @@ class Run:
     after: tuple[str, ...] = () # runs whose outputs it reads
     data: str | None = None # the data's key (`data_key`), stamped into the record and compared by `is_done`
 
-def _train_run(name, tables, preset, seed, overrides, tasks, steps, data_root, runs_dir, eval_overrides=None, common=None):
+def _train_run(name, tables, preset, seed, overrides, tasks, steps, data_root, runs_dir, eval_overrides=None, common=None, nproc=None):
     ov = {**(common or {}), **overrides, **({"train.steps": steps} if steps else {})}
     p = dict(preset=preset, seed=seed, train_overrides=ov, eval_overrides=eval_overrides or {}, tasks=list(tasks),
              data_root=data_root, run_dir=f"{runs_dir}/{name.split('@')[0]}", label=name,
-             nproc=0 if preset == "paper" else 1)                 # 0: every visible GPU, under torchrun
-    minutes = MINUTES["start"] + (steps or 1000) * MINUTES["step"] + sum(MINUTES[t] for t in tasks)
+             nproc=(0 if preset == "paper" else 1) if nproc is None else nproc)     # 0: every visible GPU, under torchrun
+    minutes = MINUTES["start"] + int(steps or ov.get("train.steps") or 1000) * MINUTES["step"] + sum(MINUTES[t] for t in tasks)
     return Run(name, "train_eval.ipynb", json.loads(json.dumps(p)), tables, round(minutes, 1))   # JSON values: tuples as lists
 
 # %% ../nbs/22_reproduce.ipynb #492d472e
@@ -126,7 +127,7 @@ def data_key(profile: str, # 'synthetic' or 'paper'
     if profile != "synthetic": return None
     meta = Path(data_root) / "meta.json"
     d = json.loads(meta.read_text()) if meta.is_file() else dict(
-        generator="corrmine.synth", version=synth.FORMAT_VERSION, config=dataclasses.asdict(synth.PRESETS["bench"]))
+        synth.benchmark_meta(synth.PRESETS["bench"]))
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 def _preset_config(name: str) -> Config:
@@ -140,6 +141,7 @@ def plan(profile: str = "synthetic", # 'synthetic' (the embedded benchmark, CPU)
          runs_dir: str = "runs/reproduce", # run folders (untracked)
          results: str = "results", # where the baselines experiment writes its tables
          overrides: dict | None = None, # applied to every training run, before the run's own (e.g. {"device": "cuda"})
+         nproc: int | None = None, # training processes of each run, under torchrun when more than 1 (default: every visible GPU on the paper profile, 1 on the synthetic one)
         ) -> list[Run]:
     "Every run of a profile, in the order they execute."
     if profile not in ("synthetic", "paper"): raise ValueError(f"unknown profile {profile!r}: 'synthetic' or 'paper'")
@@ -152,26 +154,26 @@ def plan(profile: str = "synthetic", # 'synthetic' (the embedded benchmark, CPU)
     runs = []
     if profile == "synthetic":
         runs.append(Run("baselines", "baselines.ipynb", {"data_root": data_root, "out_dir": f"{results}/baselines"}, ("1", "2"), MINUTES["baselines"]))
-    runs += [_train_run(f"main-s{s}", ("1", "2"), preset, s, {}, all_tasks, None, data_root, runs_dir, common=overrides) for s in seeds]
+    runs += [_train_run(f"main-s{s}", ("1", "2"), preset, s, {}, all_tasks, None, data_root, runs_dir, common=overrides, nproc=nproc) for s in seeds]
     if profile == "synthetic":
         runs.append(Run("mining-precision", "mining_precision.ipynb",
                         dict(data_root=data_root, seeds=list(seeds), checkpoints={f"s{s}": f"{runs_dir}/main-s{s}/checkpoint.pt" for s in seeds},
                              combos=list(MINING_COMBOS), **({"overrides": overrides} if overrides else {})), ("3",), MINUTES["precision"], tuple(f"main-s{s}" for s in seeds)))
     for combo in MINING_TRAINED:
         tables = ("3", "4", "5") if combo == "fb+ot+tc" else ("3",)   # the full mining is the reference of Tables 4 and 5
-        runs += [_train_run(f"mining-{combo}-s{s}", tables, preset, s, {"mining.mining": combo}, short, abl, data_root, runs_dir, common=overrides) for s in seeds]
-    runs += [_train_run(f"plain-s{s}", ("1", "3"), preset, s, PLAIN, short, abl, data_root, runs_dir, common=overrides) for s in seeds]
+        runs += [_train_run(f"mining-{combo}-s{s}", tables, preset, s, {"mining.mining": combo}, short, abl, data_root, runs_dir, common=overrides, nproc=nproc) for s in seeds]
+    runs += [_train_run(f"plain-s{s}", ("1", "3"), preset, s, PLAIN, short, abl, data_root, runs_dir, common=overrides, nproc=nproc) for s in seeds]
     for label, ov in NEGATIVES.items():
         if not ov: continue                                  # the dynamic curriculum is mining-fb+ot+tc
         key = label.replace(" ", "-")
-        runs += [_train_run(f"negatives-{key}-s{s}", ("4",), preset, s, ov, short, abl, data_root, runs_dir, common=overrides) for s in seeds]
+        runs += [_train_run(f"negatives-{key}-s{s}", ("4",), preset, s, ov, short, abl, data_root, runs_dir, common=overrides, nproc=nproc) for s in seeds]
     for k, values in sensitivity(base).items():
         for v in values:
             tag = f"{k.split('.')[-1]}={v}".replace(" ", "")
-            runs += [_train_run(f"sens-{tag}-s{s}", ("5",), preset, s, {k: v}, short, abl, data_root, runs_dir, common=overrides) for s in sensitivity_seeds]
+            runs += [_train_run(f"sens-{tag}-s{s}", ("5",), preset, s, {k: v}, short, abl, data_root, runs_dir, common=overrides, nproc=nproc) for s in sensitivity_seeds]
     for tmp in EVAL_TEMPERATURES:
         for s in seeds:
-            r = _train_run(f"main-s{s}@temperature={tmp}", ("5",), preset, s, {}, ("davis",), None, data_root, runs_dir, {"eval.temperature": tmp}, common=overrides)
+            r = _train_run(f"main-s{s}@temperature={tmp}", ("5",), preset, s, {}, ("davis",), None, data_root, runs_dir, {"eval.temperature": tmp}, common=overrides, nproc=nproc)
             runs.append(Run(r.name, r.notebook, r.params, r.tables, MINUTES["davis"] + MINUTES["start"], (f"main-s{s}",)))
     key = data_key(profile, data_root)
     return [dataclasses.replace(r, data=key) for r in runs]
@@ -201,9 +203,28 @@ def train_config(preset_name: str, # a training preset (corrmine.train.PRESETS)
                 ) -> Config:
     "The configuration a train-and-evaluate run trains with: `train_eval.ipynb` builds it here, and `is_done` compares it."
     data = Path(data_root)
-    probe = {} if preset_name == "paper" else {"train.probe": str(data / "probe") if (data / "probe").is_dir() else ""}
-    return preset(preset_name, {"train.data": str(data / "YTVOS/train/JPEGImages"), **probe,     # paper: its own validation set
-                                **train_overrides, "seed": seed, "train.out": str(run_dir)})
+    if preset_name == "paper":           # the frame store at training resolution; validation on the preset's own set
+        d = {"train.data": str(data / STORE)}
+    else: d = {"train.data": str(data / "YTVOS/train/JPEGImages"), "train.probe": str(data / "probe") if (data / "probe").is_dir() else ""}
+    return preset(preset_name, {**d, **train_overrides, "seed": seed, "train.out": str(run_dir)})
+
+# The paper profile trains on YouTube-VOS's frames resized once to a short side of 256 (corrmine-prep), beside the
+# originals, as [R] does (JPEGImages_s256): a worker then decodes small JPEGs instead of 720p ones (bench/data_pipeline.py)
+SOURCE, STORE = "YTVOS/train/JPEGImages", "YTVOS/train/JPEGImages_s256"
+
+def shorten(cfg: Config, # the preset's configuration
+            steps: int, # training steps of every run
+           ) -> dict:
+    """The overrides that shorten every training run of a profile to `steps` steps (`--steps`), to try its whole path in
+    minutes, on the CPU too: the warm-up keeps its share of the run (at least one step when there is one), validation
+    and a kept checkpoint come halfway and at the end, the positives are measured at the start and the end, and the log
+    has a line every step. What such a run measures says nothing about the method; its records carry the shortened
+    configuration, so a full run never takes them for its own."""
+    if steps < 1: raise ValueError(f"--steps {steps}: at least 1")
+    t, half = cfg.train, max(1, steps // 2)
+    return {"train.steps": steps, "train.warmup_steps": min(steps, math.ceil(t.warmup_steps * steps / t.steps)),
+            "train.val_every": half if t.val_every else 0, "train.keep_every": half if t.keep_every else 0,
+            "train.probe_every": steps if t.probe_every else 0, "train.ckpt_every": half, "train.log_every": 1}
 
 def read_inputs(records: str | os.PathLike, run: Run) -> dict[str, str | None]:
     "The identity of each record that `run` reads (`after`): the SHA-256 of its bytes, 16 hex digits; None if missing."
@@ -251,19 +272,26 @@ def _paper_steps() -> str:
 class ProfileUnavailable(RuntimeError):
     "A profile's data or hardware is missing on this machine."
 
-def check_profile(profile: str, data_root: str | os.PathLike) -> None:
+def check_profile(profile: str, data_root: str | os.PathLike,
+                  shortened: bool = False, # --steps: the paper profile may then run on the CPU
+                  probe: str | os.PathLike | None = None, # the paper profile's validation videos (train.probe), as the runs see them
+                 ) -> None:
     "Refuse a profile whose data or hardware is missing, saying what is missing and how to get it."
     root = Path(data_root)
     if profile == "synthetic": return                                   # reproduce.sh generates the benchmark
     need = {"DAVIS/JPEGImages/480p": "DAVIS-2017 trainval 480p (davischallenge.org), unpacked as DAVIS/",
             "JHMDB": "JHMDB (jhmdb.is.tue.mpg.de): Rename_Images/ and joint_positions/, with the split files, as JHMDB/",
             "VIP_Fine": "VIP (sysu-hcp.net/lip): VIP_Fine/ with Images/, Annotations/ and lists/",
-            "YTVOS/train/JPEGImages": "YouTube-VOS 2018 train (youtube-vos.org), as YTVOS/train/JPEGImages/"}
+            SOURCE: "YouTube-VOS 2018 train (youtube-vos.org), as YTVOS/train/JPEGImages/",
+            STORE: f"its frames at training resolution: corrmine-prep {root / SOURCE} --out {root / STORE} (bash reproduce.sh makes it)"}
     missing = [f"  {root / k}: {how}" for k, how in need.items() if not (root / k).is_dir()]
+    if probe and not Path(probe).is_dir():
+        missing.append(f"  {probe}: the validation videos (train.probe): corrmine-synth --preset bench --out data/bench (bash reproduce.sh makes them)")
     if missing: raise ProfileUnavailable("the paper profile needs real data under --data-root; missing:\n" + "\n".join(missing))
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not shortened:
         raise ProfileUnavailable(f"the paper profile trains on GPUs ({_paper_steps()}), and no CUDA device is visible here; "
-                         "run it on a machine with GPUs, or run the 'synthetic' profile on this one")
+                         "run it on a machine with GPUs, or try its whole path here shortened (--steps 4), "
+                         "or run the 'synthetic' profile on this one")
 
 def execute(run: Run, # the experiment
             records: str | os.PathLike, # the records folder
@@ -364,11 +392,11 @@ def _baseline_rows(base: dict | None, task: str, cols, keys) -> list[list[str]]:
     return rows
 
 def _short_rows(recs: dict, cols) -> list[list[str]]:
-    "Plain contrastive and the full method trained as long as each other (the ablations' length), where they differ from the main runs."
+    "Plain contrastive, and the full method trained as long as it (the ablations' length) where that differs from the main runs."
     rows = []
     for prefix, label in [("plain", "plain contrastive (argmax positives, all negatives)"), ("mining-fb+ot+tc", "the full method, as long")]:
         rs = seeds_of(recs, prefix)
-        if rs and _steps(rs) != _steps(seeds_of(recs, "main")): rows.append([label, _steps(rs), *_row(rs, cols)])
+        if rs and (prefix == "plain" or _steps(rs) != _steps(seeds_of(recs, "main"))): rows.append([label, _steps(rs), *_row(rs, cols)])
     return rows
 
 # %% ../nbs/22_reproduce.ipynb #f4204a8f
@@ -464,7 +492,7 @@ def build_tables(records: str | os.PathLike, # the records folder of one profile
             if not n.startswith("sens-"): continue
             k = next(k for k in SENSITIVITY if k.endswith("." + n[5:].rsplit("-s", 1)[0].split("=")[0]))
             v = r["params"]["train_overrides"][k]
-            groups.setdefault((SENSITIVITY.index(k), v), (k, v, n.rsplit("-s", 1)[0]))
+            groups.setdefault((SENSITIVITY.index(k), tuple(v) if isinstance(v, list) else v), (k, v, n.rsplit("-s", 1)[0]))   # radii: JSON lists
         for _, (k, v, prefix) in sorted(groups.items()):
             rs = seeds_of(recs, prefix)
             rows.append([k, str(tuple(v)) if isinstance(v, list) else str(v), _steps(rs), *_row(rs, cols),
@@ -601,23 +629,35 @@ def main(argv: list[str] | None = None) -> None:
     if a.profile == "synthetic" and not Path(data_root).is_dir() and (a.check or a.dry_run):
         print(f"[corrmine] the embedded benchmark is not in {data_root} yet: `bash reproduce.sh` generates it first "
               f"(corrmine-synth --preset bench --out {data_root}, about a minute)")
+    if a.steps is not None and a.steps < 1: p.error(f"--steps {a.steps}: at least 1")
+    if a.nproc is not None and a.nproc < 0: p.error(f"--nproc {a.nproc}: 0 (every visible GPU) or more")
+    overrides = parse_cli(a.overrides)
+    base = _preset_config("synthetic-cpu" if a.profile == "synthetic" else "paper")
+    probe = overrides.get("train.probe", base.train.probe) if a.profile == "paper" else None
+    probe = probe and Path(a.repo) / probe                            # the runs read it from the repository root
     if a.check:
-        try: check_profile(a.profile, data_root)
+        try: check_profile(a.profile, data_root, bool(a.steps), probe)
         except ProfileUnavailable as e: raise SystemExit(f"[corrmine] {e}")
         return
     seeds = tuple(int(s) for s in a.seeds.split(","))
-    overrides = parse_cli(a.overrides)
     if a.profile == "synthetic" and "device" not in overrides and torch.cuda.is_available():
         overrides["device"] = "cuda"                                  # the synthetic preset pins the CPU; a GPU is faster
         print("[corrmine] CUDA is available: the synthetic profile trains and evaluates on it (device=cuda)")
-    runs = select(plan(a.profile, data_root, seeds, a.ablation_steps, runs_dir=a.runs, results=a.results,
-                       overrides=overrides), a.only)
+    if a.steps:                                                       # the whole path, in minutes: its numbers mean nothing
+        overrides = {**shorten(base, a.steps), **overrides}
+        cpu = a.profile == "paper" and "device" not in overrides and not torch.cuda.is_available()
+        if cpu: overrides["device"] = "cpu"
+        print(f"[corrmine] shortened: every training run {a.steps} steps{' on the CPU' if cpu else ''}, to try the path; "
+              f"its numbers say nothing about the method")
+    ablation_steps = a.ablation_steps or a.steps
+    runs = select(plan(a.profile, data_root, seeds, ablation_steps, runs_dir=a.runs, results=a.results,
+                       overrides=overrides, nproc=a.nproc), a.only)
     committed = Path(a.results) / "records" / a.profile
     if a.verify:                                    # the same plan, made again from nothing into the scratch folder
         stale = [r.name for r in runs if record_path(committed, r).exists() and not is_done(committed, r)]
         a.results, a.runs = str(Path(a.verify_into) / "results"), str(Path(a.verify_into) / "runs")
-        runs = select(plan(a.profile, data_root, seeds, a.ablation_steps, runs_dir=a.runs, results=a.results,
-                           overrides=overrides), a.only)
+        runs = select(plan(a.profile, data_root, seeds, ablation_steps, runs_dir=a.runs, results=a.results,
+                           overrides=overrides, nproc=a.nproc), a.only)
     records = Path(a.results) / "records" / a.profile
     todo = pending(records, runs)
     width = max(len(r.name) for r in runs)
@@ -628,7 +668,7 @@ def main(argv: list[str] | None = None) -> None:
             f"about {gpu_hours(todo):,.0f} GPU-hours at {GPU['clips_per_s']:.0f} clips/s per GPU (one H200, small frames: a lower "
             f"bound), the main runs {_paper_steps()} each, the ablations a tenth")
     print(f"[corrmine] {a.profile}: {len(runs) - len(todo)} of {len(runs)} runs done; {len(todo)} to run, {cost}")
-    try: check_profile(a.profile, data_root)
+    try: check_profile(a.profile, data_root, bool(a.steps), probe)
     except ProfileUnavailable as e:
         if a.dry_run: print(f"[corrmine] it would refuse to start: {e}"); return
         raise SystemExit(f"[corrmine] {e}")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fractions
 import json
 import math
 import os
@@ -32,7 +33,7 @@ from .formats import DataError, write_flo, write_joints_mat, write_occlusion, wr
 # %% auto #0
 __all__ = ['PHOTOS', 'PRESETS', 'FORMAT_VERSION', 'SynthConfig', 'load_photo', 'matched_texture', 'Layer', 'make_layers',
            'owner_at', 'correspond', 'Video', 'render_video', 'write_eval_video', 'scene_dict', 'read_scene',
-           'write_train_video', 'generate', 'main']
+           'write_train_video', 'benchmark_meta', 'generate', 'main']
 
 # %% ../nbs/11_synth.ipynb #eab74f07
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
@@ -65,17 +66,26 @@ class SynthConfig(Section):
     keypoints: int = opt(15, "[C]", "keypoints per object (JHMDB has 15 joints)", valid=Range(1))
     jpeg_quality: int = opt(92, "[D]", "quality of the written JPEG frames", valid=Range(1, 100))
     seed: int = opt(0, "[D]", "seed of the whole benchmark", valid=Range(0))
+    train_height: int = opt(0, "[D]", "frame height of the training videos (0: height, as the evaluation videos); the real-resolution preset renders them at 720, as YouTube-VOS and Kinetics", valid=Range(0))
+    train_width: int = opt(0, "[D]", "frame width of the training videos (0: width)", valid=Range(0))
+    train_mp4_fps: float = opt(0.0, "[D]", "also write each training video as videos/<name>.mp4 (H.264) at this frame rate, the layout of a folder of video files (0: none)", valid=Range(0))
 
     def check(self):
         for name in ("radius", "speed", "exit_margin"):
             lo, hi = getattr(self, name)
             if lo > hi: raise ValueError(f"SynthConfig.{name} = {(lo, hi)}: need (low, high) with low <= high")
+        for name in ("train_height", "train_width"):
+            if 0 < getattr(self, name) < 16: raise ValueError(f"SynthConfig.{name} = {getattr(self, name)}: 0 (as the evaluation videos) or at least 16")
 
 PRESETS = {
     "tiny": SynthConfig(height=48, width=64, frames=6, val_videos=2, train_videos=2, probe_videos=2, select_videos=2),
     "bench": SynthConfig(),
     "hard": SynthConfig(max_objects=3, texture="same", radius=(0.14, 0.24), speed=(0.03, 0.06), spin=0.06,
                         brightness=0.12, contrast=0.25, hue=0.35),
+    # the paper profile's data at real resolution, to run its whole path on one machine: evaluation videos at DAVIS's
+    # 480p (in the DAVIS, JHMDB and VIP layouts), training videos at 720p as YouTube-VOS frame folders and as .mp4 at 24 fps
+    "real-res": SynthConfig(height=480, width=854, train_height=720, train_width=1280, train_mp4_fps=24.0, frames=12,
+                            val_videos=3, train_videos=6, probe_videos=0, select_videos=0),
 }
 
 # %% ../nbs/11_synth.ipynb #49f6b894
@@ -397,9 +407,32 @@ def read_scene(path: str | os.PathLike, # a benchmark's GT/<seq>/scene.json
     except (ValueError, KeyError, TypeError) as e: raise DataError(path, f"not a corrmine-synth scene file ({e!r})") from None
 
 def write_train_video(root: Path, name: str, v: Video, cfg: SynthConfig) -> None:
-    "Write one training video as a YouTube-VOS-style frame folder."
+    "Write one training video as a YouTube-VOS-style frame folder and, with `train_mp4_fps`, as `videos/<name>.mp4`."
     for t, frame in enumerate(v.frames):
         _save_jpeg(root / "YTVOS/train/JPEGImages" / name / f"{t:05d}.jpg", frame, cfg.jpeg_quality)
+    if cfg.train_mp4_fps:
+        try: import av
+        except ImportError: raise ImportError("train_mp4_fps needs PyAV to write .mp4 files: pip install av") from None
+        (root / "videos").mkdir(exist_ok=True)
+        with av.open(str(root / "videos" / f"{name}.mp4"), "w") as c:
+            s = c.add_stream("libx264", rate=fractions.Fraction(cfg.train_mp4_fps).limit_denominator(1001))
+            s.width, s.height, s.pix_fmt = v.frames.shape[2], v.frames.shape[1], "yuv420p"
+            for frame in v.frames:
+                for pkt in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")): c.mux(pkt)
+            for pkt in s.encode(): c.mux(pkt)
+
+def _train_size(cfg: SynthConfig) -> SynthConfig:
+    "The configuration the training videos are rendered with: `train_height` x `train_width` when set."
+    return dataclasses.replace(cfg, height=cfg.train_height or cfg.height, width=cfg.train_width or cfg.width)
+
+# fields added after FORMAT_VERSION 6 enter a benchmark's meta.json only when set, so that a benchmark made before them
+# (data/bench, and the reproduction records keyed on its meta.json) stays the same benchmark
+_ADDED = {"train_height": 0, "train_width": 0, "train_mp4_fps": 0.0}
+
+def benchmark_meta(cfg: SynthConfig) -> dict:
+    "What a benchmark's `meta.json` holds: the generator, its format version and the configuration."
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if not (k in _ADDED and v == _ADDED[k])}
+    return dict(generator="corrmine.synth", version=FORMAT_VERSION, config=config)
 
 FORMAT_VERSION = 6  # bump whenever the written layout or the rendering changes
 
@@ -410,7 +443,7 @@ def generate(cfg: SynthConfig, # what to generate
             ) -> Path:
     "Generate the whole benchmark into `out`, atomically; a finished identical benchmark is kept."
     out = Path(out)
-    meta = dict(generator="corrmine.synth", version=FORMAT_VERSION, config=dataclasses.asdict(cfg))
+    meta = benchmark_meta(cfg)
     old = None
     if out.exists():
         old = json.loads((out / "meta.json").read_text()) if (out / "meta.json").is_file() else {}
@@ -425,7 +458,8 @@ def generate(cfg: SynthConfig, # what to generate
         counts = {"val": cfg.val_videos, "train": cfg.train_videos, "probe": cfg.probe_videos, "select": cfg.select_videos}
         jobs = [(split, i) for split, n in counts.items() for i in range(n)]
         for split, i in tqdm(jobs, desc="corrmine-synth", unit="video", disable=not progress):
-            v = render_video(cfg, np.random.SeedSequence([cfg.seed, stream[split], i]), ground_truth=split != "train")
+            v = render_video(_train_size(cfg) if split == "train" else cfg, np.random.SeedSequence([cfg.seed, stream[split], i]),
+                             ground_truth=split != "train")
             if split == "val": write_eval_video(tmp, f"synth{i:03d}", v, cfg)
             elif split == "train": write_train_video(tmp, f"train{i:04d}", v, cfg)
             else: write_eval_video(tmp / split, f"{split}{i:03d}", v, cfg)      # probe/, select/
@@ -451,7 +485,12 @@ def main(argv: list[str] | None = None) -> None:
     a = synth_parser().parse_args(argv)
     cfg = apply_overrides(PRESETS[a.preset], a.overrides + ([f"seed={a.seed}"] if a.seed is not None else []))
     out = generate(cfg, a.out, replace=a.replace, progress=sys.stderr.isatty())        # no bar in a log file
+    t = _train_size(cfg)
     print(f"{out}: {cfg.val_videos} evaluation, {cfg.train_videos} training, {cfg.probe_videos} probe and {cfg.select_videos} selection videos, "
-          f"{cfg.frames} frames of {cfg.height}x{cfg.width}\n"
+          f"{cfg.frames} frames of {cfg.height}x{cfg.width}"
+          + (f" (the training videos {t.height}x{t.width})" if (t.height, t.width) != (cfg.height, cfg.width) else "")
+          + (f"; the training videos also as .mp4 at {cfg.train_mp4_fps:g} fps in {out / 'videos'}" if cfg.train_mp4_fps else "") + "\n"
+          + (f"[corrmine] the paper profile's whole path on it, shortened: bash reproduce.sh --profile paper --data-root {out} "
+             f"--steps 4 --nproc 2 --seeds 0\n" if cfg.train_height else "") +
           f"[corrmine] next: corrmine-eval davis --encoder random --data {out / 'DAVIS'} --out runs/eval/random, or "
-          f"corrmine-train train.data={out / 'YTVOS/train/JPEGImages'} train.probe={out / 'probe' if cfg.probe_videos else ''}")
+          f"corrmine-train train.data={out / 'YTVOS/train/JPEGImages'}" + (f" train.probe={out / 'probe'}" if cfg.probe_videos else ""))

@@ -1,5 +1,7 @@
 """The reproduction end to end on a tiny benchmark: corrmine-reproduce executes the experiment notebooks with papermill,
-each writes its record, the tables are built from the records, a second call runs nothing, and a lost record runs again."""
+each writes its record, the tables are built from the records, a second call runs nothing, and a lost record runs again;
+and the paper profile's whole path at real resolution, shortened, under torchrun (the experiment notebook hands
+training to corrmine-train with 2 gloo processes)."""
 import dataclasses
 import json
 from pathlib import Path
@@ -7,9 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from corrmine.core import Config, parse_cli
+from corrmine import reproduce
+from corrmine.core import Config, write_json
 from corrmine.encoder import load_encoder
-from corrmine.reproduce import main
+from corrmine.datasets import prepare_frames
+from corrmine.reproduce import SOURCE, STORE, main
 from corrmine.synth import PRESETS, generate
 from corrmine.tasks import evaluate
 
@@ -25,7 +29,7 @@ def tiny(tmp_path_factory):
     return generate(cfg, tmp_path_factory.mktemp("bench") / "tiny", progress=False)
 
 
-def test_runs_write_records_and_tables_and_resume(tiny, tmp_path, capsys):
+def test_runs_write_records_and_tables_and_resume(tiny, tmp_path, capsys, monkeypatch):
     args = ["--data-root", str(tiny), "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"),
             "--repo", str(ROOT), "--only", "3", "--seeds", "0", "--ablation-steps", "2", *SMALL]
     main(args)
@@ -51,11 +55,23 @@ def test_runs_write_records_and_tables_and_resume(tiny, tmp_path, capsys):
     assert "6 of 7 runs done; 1 to run" in capsys.readouterr().out and (records / "mining-fb-s0.json").exists()
 
     # --verify makes every run again from nothing in a scratch folder and compares each number with the committed record;
-    # on one machine the CPU runs are deterministic, so every number is equal
+    # on one machine the CPU runs are deterministic, so every number is equal. One run is made again for real (the
+    # others, made the same way, would only repeat it), and one number of another is changed: the report must say so
+    real, made = reproduce.execute, []
+    def execute(run, records, notebooks, repo=".", progress=False):
+        made.append(run.name)
+        if run.name == "mining-none-s0": return real(run, records, notebooks, repo, progress)
+        rec = json.loads((tmp_path / "results/records/synthetic" / f"{run.name}.json").read_text())
+        if run.name == "plain-s0": rec["metrics"]["davis"]["J&F-Mean"] += 0.01
+        Path(records).mkdir(parents=True, exist_ok=True)
+        return write_json(Path(records) / f"{run.name}.json", {**rec, "params": run.params})
+    monkeypatch.setattr(reproduce, "execute", execute)
     main(args + ["--verify", "--verify-into", str(tmp_path / "verify")])
+    assert sorted(made) == names
     rows = json.loads((tmp_path / "verify" / "verify-synthetic.json").read_text())
     assert {r["record"] for r in rows} == set(names) and sum(bool(r["key"]) for r in rows) > 50
-    assert all(r["verdict"] == "equal" for r in rows), [r for r in rows if r["verdict"] != "equal"][:5]
+    assert [(r["record"], r["key"]) for r in rows if r["verdict"] != "equal"] == [("plain-s0", "davis.J&F-Mean")]
+    assert sum(r["record"] == "mining-none-s0" and r["verdict"] == "equal" for r in rows) >= 10
     assert "| main-s0 |" in (tmp_path / "verify" / "verify-synthetic.md").read_text()
     assert sorted(p.stem for p in (tmp_path / "verify/results/records/synthetic").glob("*.json")) == names   # made again there
 
@@ -65,16 +81,34 @@ def test_the_paper_profile_names_what_is_missing(tmp_path):
         main(["--profile", "paper", "--data-root", str(tmp_path), "--results", str(tmp_path / "r")])
 
 
-def test_the_experiment_notebook_trains_under_torchrun(tiny, tmp_path):
-    "With nproc > 1 the notebook hands training to corrmine-train under torchrun (gloo on the CPU), then evaluates."
-    import papermill
-    nb = ROOT / "nbs" / "experiments" / "train_eval.ipynb"
-    papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), cwd=str(nb.parent), kernel_name="python3", progress_bar=False,
-                               parameters=dict(repo_root=str(ROOT), data_root=str(tiny), run_dir=str(tmp_path / "run"), label="ddp",
-                                               train_overrides={**parse_cli(SMALL), "train.steps": 2}, tasks=["match"], nproc=2,
-                                               record=str(tmp_path / "ddp.json"), run_params={"x": 1}))
-    rec = json.loads((tmp_path / "ddp.json").read_text())
-    assert rec["processes"] == 2 and rec["steps"] == 2 and rec["params"] == {"x": 1} and 0 <= rec["metrics"]["match"]["gap 1"] <= 1
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU path of the paper profile")
+def test_the_paper_profile_whole_at_real_resolution_shortened_under_torchrun(tiny, tmp_path, capsys):
+    """The paper profile's whole path on the CPU, at a tiny size but real resolution: evaluation videos at 480p,
+    training videos at 720p made into the frame store, every training run shortened to 2 steps under torchrun with 2
+    gloo processes. Without --steps it refuses (no GPU), and without the frame store it names the command that makes it."""
+    pytest.importorskip("av")
+    cfg = dataclasses.replace(PRESETS["real-res"], frames=6, val_videos=1, train_videos=2)
+    root = generate(cfg, tmp_path / "real", progress=False)
+    assert (root / "videos" / "train0000.mp4").is_file()
+    args = ["--profile", "paper", "--data-root", str(root), "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"),
+            "--repo", str(ROOT), "--only", "2", "--seeds", "0", "--nproc", "2", "train.batch_size=2", "train.workers=1",
+            f"train.probe={tiny / 'select'}", "mining.ot_iters=10"]
+    with pytest.raises(SystemExit, match="corrmine-prep .*JPEGImages --out .*JPEGImages_s256"):
+        main(args + ["--check", "--steps", "2"])
+    prepare_frames(root / SOURCE, root / STORE, progress=False)
+    with pytest.raises(SystemExit, match="no CUDA device is visible here.*--steps"):
+        main(args + ["--check"])
+    main(args + ["--steps", "2"])
+    rec = json.loads((tmp_path / "results/records/paper/main-s0.json").read_text())
+    assert rec["processes"] == 2 and rec["steps"] == 2 and set(rec["metrics"]) == {"davis", "jhmdb", "vip"}
+    assert rec["config"]["train"]["data"] == str(root / STORE) and rec["config"]["device"] == "cpu"
+    assert rec["config"]["train"]["crop"] == 256 and rec["config"]["train"]["n_refs"] == 5       # the preset's clip shape
+    run = tmp_path / "runs/paper/main-s0"
+    vals = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if '"kind": "val"' in line]
+    assert [v["step"] for v in vals] == [1, 2] and vals[0]["videos"] == ["select000", "select001"]
+    assert (run / "checkpoint-000001.pt").is_file() and (run / "checkpoint-000002.pt").is_file()
+    assert "| trained (`paper`, 2 steps) |" in (tmp_path / "results/tables/paper/table2.md").read_text()
+    assert "shortened: every training run 2 steps on the CPU" in capsys.readouterr().out
 
 
 def test_a_rerun_writes_the_same_numbers(tiny, tmp_path):
