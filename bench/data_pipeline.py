@@ -6,8 +6,8 @@ The same videos four ways: 1280 x 720 JPEG frame folders (YouTube-VOS's full siz
 that `corrmine-prep` makes of them (short side 256), `.mp4` files at 30 fps read at `train.fps` with seeking, and the
 same `.mp4` files decoded from frame 0 for every clip (no seeking: the reader before it seeked). The frames are the
 embedded benchmark's training frames enlarged to 720p, so their decoding cost, not their content, is real-sized.
-Each way reads the same `--clips` clips (the paper preset's: 6 frames, 256-pixel crops) in one process, as one
-worker does; clips per second per worker are printed with their ratio to the baseline, and the workers one GPU
+Each way reads the same `--clips` clips (the paper preset's: 6 frames, 256-pixel crops) in one process with one
+torch thread, as one DataLoader worker does; clips per second per worker are printed with their ratio to the baseline, and the workers one GPU
 needs: a training step's GPU work at the paper's shape took 117 ms per 24 clips on one H200 (205 clips/s,
 results/bench/gpu/README.md).
 """
@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 import corrmine.datasets as ds
@@ -67,8 +68,10 @@ def main():
     p.add_argument("--seconds", type=float, default=10.0, help="length of each .mp4 at 30 fps (Kinetics clips are 10 s)")
     p.add_argument("--clips", type=int, default=24)
     p.add_argument("--device", default="cpu", help="ignored: data loading runs on the CPU whatever trains (bench/suite.py passes it)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the reading process (a DataLoader worker has 1)")
     p.add_argument("--out", help="write the numbers as JSON here")
     a = p.parse_args()
+    torch.set_num_threads(a.threads)
     t = preset("paper").train                                                         # 6 frames, 256-pixel crops, 8 fps
     rows = {}
     with tempfile.TemporaryDirectory() as d:
@@ -90,8 +93,8 @@ def main():
         size = {k: sum(f.stat().st_size for f in Path(root).rglob("*") if f.is_file()) for k, root in
                 (("jpeg720", jpg), ("store", store), ("mp4", mp4))}
     base = rows["720p JPEG frames (the baseline)"][0]
-    lines = [f"one worker, {a.clips} clips of {t.n_refs + 1} frames cropped to {t.crop}; {a.videos} videos of {a.frames} frames "
-             f"at 1280x720; {os.cpu_count()} CPUs"]
+    lines = [f"one worker ({a.threads} torch thread{'s' if a.threads > 1 else ''}), {a.clips} clips of {t.n_refs + 1} frames cropped "
+             f"to {t.crop}; {a.videos} videos of {a.frames} frames at 1280x720; {os.cpu_count()} CPUs"]
     for name, (cps, dec) in rows.items():
         lines.append(f"{name}: {cps:.2f} clips/s per worker, {cps / base:.1f}x the baseline, {GPU_CLIPS_PER_S / cps:.0f} workers "
                      f"for one GPU's {GPU_CLIPS_PER_S:.0f} clips/s" + (f"; {dec / a.clips:.1f} frames decoded per clip" if dec else ""))
