@@ -49,7 +49,7 @@ if [ "$profile" = paper ] && [ -n "$data_root" ] && [ -d "$src" ]; then
     echo "[corrmine] the training frames at a short side of 256 (${src}_s256)"
     corrmine-prep "$src" --out "${src}_s256"
 fi
-corrmine-reproduce "$@" --check        # the paper profile refuses here, before anything runs, if its data or GPUs are missing
+corrmine-reproduce "$@" --check        # the paper profile refuses here, before any experiment runs, if its data or GPUs are missing
 
 if [ "$profile" = synthetic ] && [ -z "$only" ] && [ "$verify" = 0 ]; then        # --verify leaves the committed figures alone
     figs="$PWD/results/figures"

@@ -20,7 +20,7 @@ __all__ = ['TRAIN_PRESETS', 'SYNTH_PRESETS', 'TABLES', 'EVAL_DATA', 'TRAIN_KEYS'
 
 # %% ../nbs/23_cli.ipynb #ea30d5e2
 TRAIN_PRESETS = ("paper", "synthetic-cpu")                # the names of corrmine.train.PRESETS (checked below)
-SYNTH_PRESETS = ("bench", "hard", "tiny", "real-res")                 # corrmine.synth.PRESETS
+SYNTH_PRESETS = ("bench", "hard", "tiny", "real-res")    # corrmine.synth.PRESETS
 TABLES = ("1", "2", "3", "4", "5")                        # corrmine.reproduce.TABLES
 EVAL_DATA = {"davis": "a DAVIS-2017 root (JPEGImages/, Annotations/, ImageSets/)",   # corrmine.tasks.TASKS
              "jhmdb": "a JHMDB root (Rename_Images/, joint_positions/, splits/)",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -126,8 +127,7 @@ def data_key(profile: str, # 'synthetic' or 'paper'
     start is too slow), so a dataset replaced under the same path needs another --results folder."""
     if profile != "synthetic": return None
     meta = Path(data_root) / "meta.json"
-    d = json.loads(meta.read_text()) if meta.is_file() else dict(
-        synth.benchmark_meta(synth.PRESETS["bench"]))
+    d = json.loads(meta.read_text()) if meta.is_file() else synth.benchmark_meta(synth.PRESETS["bench"])
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 def _preset_config(name: str) -> Config:
@@ -151,29 +151,30 @@ def plan(profile: str = "synthetic", # 'synthetic' (the embedded benchmark, CPU)
     short = ("match", "davis") if profile == "synthetic" else ("davis",)
     base = _preset_config(preset)
     abl = ablation_steps or (100 if profile == "synthetic" else base.train.steps // 10)
+    train_run = functools.partial(_train_run, common=overrides, nproc=nproc)     # every training run of the plan
     runs = []
     if profile == "synthetic":
         runs.append(Run("baselines", "baselines.ipynb", {"data_root": data_root, "out_dir": f"{results}/baselines"}, ("1", "2"), MINUTES["baselines"]))
-    runs += [_train_run(f"main-s{s}", ("1", "2"), preset, s, {}, all_tasks, None, data_root, runs_dir, common=overrides, nproc=nproc) for s in seeds]
+    runs += [train_run(f"main-s{s}", ("1", "2"), preset, s, {}, all_tasks, None, data_root, runs_dir) for s in seeds]
     if profile == "synthetic":
         runs.append(Run("mining-precision", "mining_precision.ipynb",
                         dict(data_root=data_root, seeds=list(seeds), checkpoints={f"s{s}": f"{runs_dir}/main-s{s}/checkpoint.pt" for s in seeds},
                              combos=list(MINING_COMBOS), **({"overrides": overrides} if overrides else {})), ("3",), MINUTES["precision"], tuple(f"main-s{s}" for s in seeds)))
     for combo in MINING_TRAINED:
         tables = ("3", "4", "5") if combo == "fb+ot+tc" else ("3",)   # the full mining is the reference of Tables 4 and 5
-        runs += [_train_run(f"mining-{combo}-s{s}", tables, preset, s, {"mining.mining": combo}, short, abl, data_root, runs_dir, common=overrides, nproc=nproc) for s in seeds]
-    runs += [_train_run(f"plain-s{s}", ("1", "3"), preset, s, PLAIN, short, abl, data_root, runs_dir, common=overrides, nproc=nproc) for s in seeds]
+        runs += [train_run(f"mining-{combo}-s{s}", tables, preset, s, {"mining.mining": combo}, short, abl, data_root, runs_dir) for s in seeds]
+    runs += [train_run(f"plain-s{s}", ("1", "3"), preset, s, PLAIN, short, abl, data_root, runs_dir) for s in seeds]
     for label, ov in NEGATIVES.items():
         if not ov: continue                                  # the dynamic curriculum is mining-fb+ot+tc
         key = label.replace(" ", "-")
-        runs += [_train_run(f"negatives-{key}-s{s}", ("4",), preset, s, ov, short, abl, data_root, runs_dir, common=overrides, nproc=nproc) for s in seeds]
+        runs += [train_run(f"negatives-{key}-s{s}", ("4",), preset, s, ov, short, abl, data_root, runs_dir) for s in seeds]
     for k, values in sensitivity(base).items():
         for v in values:
             tag = f"{k.split('.')[-1]}={v}".replace(" ", "")
-            runs += [_train_run(f"sens-{tag}-s{s}", ("5",), preset, s, {k: v}, short, abl, data_root, runs_dir, common=overrides, nproc=nproc) for s in sensitivity_seeds]
+            runs += [train_run(f"sens-{tag}-s{s}", ("5",), preset, s, {k: v}, short, abl, data_root, runs_dir) for s in sensitivity_seeds]
     for tmp in EVAL_TEMPERATURES:
         for s in seeds:
-            r = _train_run(f"main-s{s}@temperature={tmp}", ("5",), preset, s, {}, ("davis",), None, data_root, runs_dir, {"eval.temperature": tmp}, common=overrides, nproc=nproc)
+            r = train_run(f"main-s{s}@temperature={tmp}", ("5",), preset, s, {}, ("davis",), None, data_root, runs_dir, {"eval.temperature": tmp})
             runs.append(Run(r.name, r.notebook, r.params, r.tables, MINUTES["davis"] + MINUTES["start"], (f"main-s{s}",)))
     key = data_key(profile, data_root)
     return [dataclasses.replace(r, data=key) for r in runs]
